@@ -1,0 +1,1 @@
+"""Compatibility fixes for the pinned OpenMMLab stack (filled in by the model work)."""
