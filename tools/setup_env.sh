@@ -62,7 +62,7 @@ if [ -z "$WHEEL" ]; then
     "$PY" -m pip install -q addict packaging pyyaml yapf "opencv-python" Pillow
     (cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
         "$PY" -m pip wheel --no-build-isolation --no-deps -w "$BUILD/dist" . 2>&1 \
-        | while IFS= read -r line; do case "$line" in *Building*|*building*|*Created*|*error*|*Error*) log "mmcv: $line";; esac; done)
+        | while IFS= read -r line; do case "$line" in *"still running"*) ;; *Building*|*building*|*Created*|*error*|*Error*) log "mmcv: $line";; esac; done)
     BUILT="$(ls "$BUILD"/dist/mmcv-*.whl | head -n1)"
     cp "$BUILT" "$WHEEL_DIR/"
     WHEEL="$WHEEL_DIR/$(basename "$BUILT")"
@@ -74,8 +74,16 @@ fi
 log "installing mmcv (with ops), mmengine, mmsegmentation, mmpretrain, pycocotools, openmim"
 "$PY" -m pip install -q "$WHEEL" \
     "mmengine==0.10.7" "mmsegmentation==1.2.2" "mmpretrain==1.2.0" \
-    "pycocotools>=2.0.7" "openmim==0.3.9" "numpy>=1.24" \
-    ftfy regex tensorboard "pytest>=7" psutil
+    "pycocotools>=2.0.7" "numpy>=1.24" "setuptools>=77,<82" \
+    ftfy regex tensorboard "pytest>=7" psutil \
+    Click colorama model-index pandas requests rich tabulate
+# openmim 0.3.9 declares opendatalab -> openxlab, which pins setuptools~=60.2
+# (too old for torch 2.14 and PEP 660 installs) and is never imported by the
+# train/test/run commands we use: install mim without it (its other
+# dependencies are listed above).
+"$PY" -m pip install -q --no-deps "openmim==0.3.9"
+"$PY" -m pip uninstall -q -y openxlab opendatalab >/dev/null 2>&1 || true
+"$PY" -m pip install -q "setuptools>=77,<82"
 
 log "installing dcama_mm in editable mode"
 "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
