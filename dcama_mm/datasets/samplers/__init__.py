@@ -1,0 +1,4 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+from .episode_sampler import EpisodeSampler
+
+__all__ = ['EpisodeSampler']

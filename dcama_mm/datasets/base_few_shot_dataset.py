@@ -1,0 +1,330 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Base class of the episodic few-shot segmentation datasets."""
+import copy
+import gc
+import logging
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
+
+#: Value of ignored pixels in the query mask (PASCAL boundaries).
+IGNORE_INDEX = 255
+
+
+class BaseFewShotDataset(BaseDataset):
+    """Base class of episodic few-shot segmentation datasets.
+
+    An *episode* is one query image and ``shots`` support images of the same
+    class, with the binary masks of that class. Episodes are a pure function
+    of ``(seed, index)``: :meth:`get_episode_info` draws episode ``index``
+    with ``numpy.random.default_rng([seed, index])`` and never touches a
+    global random state, so the same run yields the same episodes with any
+    number of data workers or processes. ``len(dataset)`` is the number of
+    episodes (``num_episodes``), but ``dataset[index]`` accepts any
+    non-negative index: :class:`~dcama_mm.datasets.EpisodeSampler` yields
+    ``epoch * len(dataset) + i`` in training to draw fresh episodes each
+    epoch.
+
+    The dataset holds one *record* per (class, image) candidate, a dict with
+    at least:
+
+    - ``img_path`` (str): path of the image.
+    - ``seg_map_path`` (str): path of a single-channel ``uint8`` PNG mask.
+    - ``class_id`` (int): index of the class in ``metainfo['classes']``.
+
+    The mask of class ``c`` is read from the PNG through a 256-entry lookup
+    table (:meth:`get_seg_lut`): pixel value -> 0 (background),
+    1 (foreground) or 255 (ignore). The default table maps ``c + 1`` to 1,
+    255 to 255 and everything else to 0, which fits label PNGs storing
+    ``class index + 1`` (COCO-20i, PASCAL-5i).
+
+    **What a subclass implements**
+
+    - :meth:`load_data_list` (required): return the records of the split.
+      Only records of the classes listed by :meth:`get_episode_class_ids`
+      are used; records with another ``class_id`` are dropped. Raise
+      ``FileNotFoundError``/``ValueError`` naming the file on bad input.
+    - :meth:`get_episode_class_ids` (required): the class indices this
+      split/fold draws episodes from, e.g. from ``self.fold`` and
+      ``self.split``.
+    - :meth:`get_seg_lut` (optional): another pixel-value lookup table, e.g.
+      ``>= 128`` is foreground for FSS-1000.
+    - :meth:`sample_episode` (optional): another episode scheme. The default
+      draws the class uniformly, the query uniformly among the class's
+      images and ``shots`` distinct supports among the others (the
+      COCO-20i/PASCAL-5i protocol). FSS-1000's test protocol (one episode per
+      image) overrides it.
+    - ``METAINFO = dict(classes=(...))`` with all class names in benchmark
+      order.
+
+    A class with fewer than ``shots + 1`` images cannot form an episode: it
+    is skipped with a logged warning and left out of
+    ``metainfo['episode_class_ids']``; if no class is left, a ``ValueError``
+    is raised.
+
+    The dict handed to the pipeline (see
+    :class:`~dcama_mm.datasets.transforms.LoadEpisode`) has the query's
+    ``img_path``/``seg_map_path``, ``support_img_paths``,
+    ``support_seg_map_paths``, ``seg_lut``, ``class_id``, ``shots`` and
+    ``episode_index``.
+
+    Args:
+        shots (int): Number of support images per episode (K >= 1).
+            Defaults to 1.
+        num_episodes (int, optional): ``len(dataset)``: episodes per test run
+            or per training epoch. ``None`` means 1000 in test mode and the
+            number of (class, image) records in training (one epoch sees as
+            many episodes as the reference's). Defaults to None.
+        seed (int): Seed of the episodes. Use different seeds for validation
+            and testing. Defaults to 0.
+        ann_file (str): Annotation/list file, relative to ``data_root``
+            unless absolute. Defaults to ''.
+        metainfo (dict, optional): Overrides of the class metainfo.
+            Defaults to None.
+        data_root (str): Root of the dataset. Defaults to ''.
+        data_prefix (dict, optional): Prefixes of the data paths, joined with
+            ``data_root``. Defaults to None (``dict(img_path='')``).
+        pipeline (Sequence[dict | Callable]): Transforms applied to each
+            episode. Defaults to ().
+        test_mode (bool): Whether the dataset is used for testing. Only
+            changes the default of ``num_episodes``. Defaults to False.
+        lazy_init (bool): Whether to defer loading the records until first
+            use. Defaults to False.
+        serialize_data (bool): Whether to keep the records serialised in one
+            numpy buffer, shared by the data workers. Defaults to True.
+    """
+
+    METAINFO: dict = dict(classes=())
+
+    def __init__(self,
+                 shots: int = 1,
+                 num_episodes: Optional[int] = None,
+                 seed: int = 0,
+                 ann_file: str = '',
+                 metainfo: Optional[dict] = None,
+                 data_root: str = '',
+                 data_prefix: Optional[dict] = None,
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 test_mode: bool = False,
+                 lazy_init: bool = False,
+                 serialize_data: bool = True) -> None:
+        if isinstance(shots, bool) or not isinstance(shots, int) \
+                or shots < 1:
+            raise ValueError(
+                f'`shots` must be an integer >= 1 (the number of support '
+                f'images per episode), but got {shots!r}.')
+        if num_episodes is not None and (
+                isinstance(num_episodes, bool)
+                or not isinstance(num_episodes, int) or num_episodes < 1):
+            raise ValueError(
+                f'`num_episodes` must be a positive integer or None, but got '
+                f'{num_episodes!r}.')
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(
+                f'`seed` must be a non-negative integer, but got {seed!r}.')
+        self.shots = shots
+        self.seed = seed
+        self._num_episodes_cfg = num_episodes
+        self._class_record_ids: Dict[int, np.ndarray] = {}
+        self._episode_class_ids: Tuple[int, ...] = ()
+        super().__init__(
+            ann_file=ann_file,
+            metainfo=metainfo,
+            data_root=data_root,
+            data_prefix=dict(img_path='') if data_prefix is None else dict(
+                data_prefix),
+            serialize_data=serialize_data,
+            pipeline=list(pipeline),
+            test_mode=test_mode,
+            lazy_init=lazy_init)
+
+    # ------------------------------------------------------------------
+    # What subclasses implement
+    # ------------------------------------------------------------------
+    def load_data_list(self) -> List[dict]:
+        """Load the (class, image) records of the split.
+
+        Returns:
+            list[dict]: Records with ``img_path``, ``seg_map_path`` and
+            ``class_id``.
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement `load_data_list`.')
+
+    def get_episode_class_ids(self) -> List[int]:
+        """Class indices this split/fold draws episodes from.
+
+        Returns:
+            list[int]: Indices into ``metainfo['classes']``.
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} must implement `get_episode_class_ids`.')
+
+    def get_seg_lut(self, class_id: int) -> np.ndarray:
+        """Lookup table turning a mask PNG into the mask of a class.
+
+        Args:
+            class_id (int): Index of the episode's class.
+
+        Returns:
+            np.ndarray: ``uint8`` array of 256 entries, pixel value -> 0
+            (background), 1 (foreground) or 255 (ignore). By default
+            ``class_id + 1`` -> 1, 255 -> 255, others -> 0.
+        """
+        lut = np.zeros(256, dtype=np.uint8)
+        lut[IGNORE_INDEX] = IGNORE_INDEX
+        lut[class_id + 1] = 1
+        return lut
+
+    def sample_episode(self, rng: np.random.Generator,
+                       index: int) -> Tuple[int, int, List[int]]:
+        """Draw one episode.
+
+        The class is uniform over the episode classes, the query uniform over
+        the class's records and the ``shots`` supports uniform over the
+        class's other records, all distinct.
+
+        Args:
+            rng (np.random.Generator): The episode's own generator, seeded
+                with ``[seed, index]``.
+            index (int): The episode index.
+
+        Returns:
+            tuple: ``(class_id, query_record, support_records)`` where the
+            records are indices into the dataset's records
+            (:meth:`get_data_info`).
+        """
+        class_ids = self._episode_class_ids
+        class_id = class_ids[int(rng.integers(len(class_ids)))]
+        record_ids = self._class_record_ids[class_id]
+        num = len(record_ids)
+        query = int(rng.integers(num))
+        supports = rng.choice(num - 1, size=self.shots, replace=False)
+        supports = supports + (supports >= query)  # skip the query
+        return (class_id, int(record_ids[query]),
+                [int(record_ids[s]) for s in supports])
+
+    # ------------------------------------------------------------------
+    # Episodes
+    # ------------------------------------------------------------------
+    def full_init(self) -> None:
+        """Load the records, group them by class and serialise them."""
+        if self._fully_initialized:
+            return
+        data_list = self.load_data_list()
+        wanted = [int(c) for c in self.get_episode_class_ids()]
+        by_class: Dict[int, List[int]] = defaultdict(list)
+        kept: List[dict] = []
+        for record in data_list:
+            class_id = int(record['class_id'])
+            if class_id in wanted:
+                by_class[class_id].append(len(kept))
+                kept.append(record)
+        usable = []
+        for class_id in sorted(set(wanted)):
+            num = len(by_class.get(class_id, ()))
+            if num < self.shots + 1:
+                print_log(
+                    f'{type(self).__name__}: class {class_id} '
+                    f'({self._class_name(class_id)}) has {num} image(s), '
+                    f'fewer than shots + 1 = {self.shots + 1}; it is '
+                    'skipped.',
+                    logger='current',
+                    level=logging.WARNING)
+                continue
+            usable.append(class_id)
+        if not usable:
+            raise ValueError(
+                f'{type(self).__name__}: no class of this split has at least '
+                f'shots + 1 = {self.shots + 1} images (annotation file '
+                f'{self.ann_file!r}); check the data and the `shots`/`fold` '
+                'options.')
+        self._episode_class_ids = tuple(usable)
+        self._class_record_ids = {
+            c: np.asarray(by_class[c], dtype=np.int64)
+            for c in usable
+        }
+        self._metainfo['episode_class_ids'] = list(usable)
+        self.data_list = kept
+        if self._num_episodes_cfg is not None:
+            self.num_episodes = self._num_episodes_cfg
+        else:
+            self.num_episodes = 1000 if self.test_mode else sum(
+                len(by_class[c]) for c in usable)
+        if self.serialize_data:
+            self.data_bytes, self.data_address = self._serialize_data()
+            gc.collect()
+        self._fully_initialized = True
+
+    def _class_name(self, class_id: int) -> str:
+        classes = self._metainfo.get('classes', ())
+        return str(classes[class_id]) if class_id < len(classes) else '?'
+
+    @property
+    def num_records(self) -> int:
+        """Number of (class, image) records the episodes are drawn from."""
+        self.full_init()
+        if self.serialize_data:
+            return len(self.data_address)
+        return len(self.data_list)
+
+    def __len__(self) -> int:
+        """Number of episodes (per test run or per training epoch)."""
+        self.full_init()
+        return self.num_episodes
+
+    def get_episode_info(self, index: int) -> dict:
+        """Describe episode ``index`` (before loading any file).
+
+        Args:
+            index (int): Any non-negative integer.
+
+        Returns:
+            dict: Query ``img_path``/``seg_map_path``, ``support_img_paths``,
+            ``support_seg_map_paths``, ``seg_lut``, ``class_id``, ``shots``
+            and ``episode_index``.
+        """
+        if isinstance(index, bool) or not isinstance(
+                index, (int, np.integer)) or index < 0:
+            raise ValueError(f'Episode index must be a non-negative integer, '
+                             f'but got {index!r}.')
+        self.full_init()
+        index = int(index)
+        rng = np.random.default_rng([self.seed, index])
+        class_id, query_id, support_ids = self.sample_episode(rng, index)
+        query = self.get_data_info(query_id)
+        supports = [self.get_data_info(i) for i in support_ids]
+        info = copy.copy(query)
+        info.pop('sample_idx', None)
+        info.update(
+            class_id=int(class_id),
+            shots=len(supports),
+            episode_index=index,
+            seg_lut=self.get_seg_lut(int(class_id)),
+            support_img_paths=[s['img_path'] for s in supports],
+            support_seg_map_paths=[s['seg_map_path'] for s in supports])
+        return info
+
+    def __getitem__(self, index: int) -> dict:
+        """Load and transform episode ``index``.
+
+        Args:
+            index (int): Any non-negative integer.
+
+        Returns:
+            dict: The pipeline's output.
+        """
+        info = self.get_episode_info(index)
+        results = self.pipeline(info)
+        if results is None:
+            raise ValueError(
+                f'The pipeline of {type(self).__name__} dropped episode '
+                f'{index}; few-shot pipelines must not filter episodes.')
+        return results
+
+    def prepare_data(self, idx: int) -> dict:
+        """Same as ``self[idx]``."""
+        return self[idx]

@@ -1,0 +1,103 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Resize every image and mask of a few-shot episode."""
+from typing import Sequence, Tuple
+
+import mmcv
+import numpy as np
+from mmcv.transforms import BaseTransform
+
+from mmseg.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class ResizeEpisode(BaseTransform):
+    """Resize the query and the supports of an episode to one fixed size.
+
+    Images are resized with ``interpolation`` (PIL bilinear by default, as
+    the reference's torchvision ``Resize`` on PIL images), masks with
+    nearest neighbour (``floor(dst * src / dst)``, as ``torch``'s
+    ``interpolate(mode='nearest')``). The aspect ratio is not kept, as in the
+    reference.
+
+    Required keys: ``img``, ``gt_seg_map``, ``support_imgs``,
+    ``support_masks``.
+
+    Modified keys: ``img``, ``gt_seg_map``, ``support_imgs``,
+    ``support_masks``, ``img_shape``.
+
+    Added keys: ``scale_factor`` (w, h) of the query, and
+    ``ori_gt_seg_map`` (the query mask at its original size) when
+    ``keep_ori_seg`` is True.
+
+    Args:
+        scale (Sequence[int] | int): Output size ``(width, height)``, as in
+            mmcv; an int means a square. Defaults to (384, 384).
+        interpolation (str): Image interpolation of :func:`mmcv.imresize`.
+            Defaults to 'bilinear'.
+        backend (str): Image resize backend, 'pillow' or 'cv2'.
+            Defaults to 'pillow'.
+        keep_ori_seg (bool): Whether to keep the query mask at its original
+            size as ``ori_gt_seg_map`` (for original-size evaluation).
+            Defaults to True.
+    """
+
+    def __init__(self,
+                 scale: Sequence[int] = (384, 384),
+                 interpolation: str = 'bilinear',
+                 backend: str = 'pillow',
+                 keep_ori_seg: bool = True) -> None:
+        if isinstance(scale, int):
+            scale = (scale, scale)
+        scale = tuple(int(s) for s in scale)
+        if len(scale) != 2 or min(scale) < 1:
+            raise ValueError('`scale` must be a positive int or a pair '
+                             f'(width, height), but got {scale!r}.')
+        if backend not in ('pillow', 'cv2'):
+            raise ValueError(
+                f"`backend` must be 'pillow' or 'cv2', but got {backend!r}.")
+        self.scale: Tuple[int, int] = scale
+        self.interpolation = interpolation
+        self.backend = backend
+        self.keep_ori_seg = keep_ori_seg
+
+    def _resize_img(self, img: np.ndarray) -> np.ndarray:
+        return mmcv.imresize(
+            img,
+            self.scale,
+            interpolation=self.interpolation,
+            backend=self.backend)
+
+    def _resize_mask(self, mask: np.ndarray) -> np.ndarray:
+        return mmcv.imresize(
+            mask, self.scale, interpolation='nearest', backend='cv2')
+
+    def transform(self, results: dict) -> dict:
+        """Resize the episode.
+
+        Args:
+            results (dict): The loaded episode.
+
+        Returns:
+            dict: A new dict with the resized arrays.
+        """
+        results = dict(results)
+        h, w = results['img'].shape[:2]
+        if self.keep_ori_seg:
+            results['ori_gt_seg_map'] = results['gt_seg_map']
+        results['img'] = self._resize_img(results['img'])
+        results['gt_seg_map'] = self._resize_mask(results['gt_seg_map'])
+        results['support_imgs'] = [
+            self._resize_img(img) for img in results['support_imgs']
+        ]
+        results['support_masks'] = [
+            self._resize_mask(mask) for mask in results['support_masks']
+        ]
+        results['img_shape'] = results['img'].shape[:2]
+        results['scale_factor'] = (self.scale[0] / w, self.scale[1] / h)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(scale={self.scale}, '
+                f'interpolation={self.interpolation!r}, '
+                f'backend={self.backend!r}, '
+                f'keep_ori_seg={self.keep_ori_seg})')
