@@ -1,1 +1,13 @@
-from . import samplers, transforms  # noqa: F401
+# Copyright (c) dcama_mm contributors. All rights reserved.
+from .base_few_shot_dataset import BaseFewShotDataset
+from .coco20i import COCO20iDataset
+from .fss1000 import FSS1000Dataset
+from .pascal5i import PascalVOC5iDataset
+from .samplers import EpisodeSampler
+from .transforms import LoadEpisode, PackFewShotInputs, ResizeEpisode
+
+__all__ = [
+    'BaseFewShotDataset', 'COCO20iDataset', 'PascalVOC5iDataset',
+    'FSS1000Dataset', 'EpisodeSampler', 'LoadEpisode', 'ResizeEpisode',
+    'PackFewShotInputs'
+]

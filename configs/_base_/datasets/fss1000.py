@@ -1,0 +1,67 @@
+# FSS-1000 (1-shot): `<class>/<n>.jpg|png` folders and the class lists
+# `splits/{trn,val,test}.txt`, see FSS1000Dataset. Leaf configs change the
+# shots with e.g. `test_dataloader = dict(dataset=dict(shots=5))`.
+#
+# Test: one episode per image of the 240 test classes (2400), supports drawn
+# among the other images of the class with seed 0. Validation: one episode
+# per image of the 240 validation classes. Training: class-uniform episodes
+# over the 520 training classes.
+dataset_type = 'FSS1000Dataset'
+data_root = 'data/FSS-1000'
+img_scale = (384, 384)
+
+train_pipeline = [
+    dict(type='LoadEpisode'),
+    dict(type='ResizeEpisode', scale=img_scale, keep_ori_seg=False),
+    dict(type='PackFewShotInputs'),
+]
+# keep_ori_seg=True keeps the original-size query mask, needed by
+# `model.test_cfg.resize_to_original=True` (original-size evaluation).
+test_pipeline = [
+    dict(type='LoadEpisode'),
+    dict(type='ResizeEpisode', scale=img_scale, keep_ori_seg=True),
+    dict(type='PackFewShotInputs'),
+]
+
+train_dataloader = dict(
+    batch_size=12,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='EpisodeSampler', train=True),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split_dir='splits',
+        shots=1,
+        split='train',
+        seed=0,
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='EpisodeSampler', train=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split_dir='splits',
+        shots=1,
+        split='val',
+        seed=0,
+        pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=1,
+    num_workers=4,
+    persistent_workers=True,
+    sampler=dict(type='EpisodeSampler', train=False),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        split_dir='splits',
+        shots=1,
+        split='test',
+        seed=0,
+        pipeline=test_pipeline))
+
+val_evaluator = dict(type='FewShotIoUMetric')
+test_evaluator = val_evaluator

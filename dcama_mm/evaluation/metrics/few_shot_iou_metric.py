@@ -1,0 +1,320 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Few-shot segmentation IoU: mIoU and FB-IoU over a fold's classes.
+
+The arithmetic lives in pure functions (:func:`intersect_and_union_fb`,
+:func:`accumulate_class_areas`, :func:`few_shot_iou`) so that it can be
+tested and reused without a runner; :class:`FewShotIoUMetric` wraps them in
+mmengine's :class:`~mmengine.evaluator.BaseMetric` protocol.
+"""
+import logging
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger, print_log
+from mmengine.structures import BaseDataElement
+from prettytable import PrettyTable
+
+from mmseg.registry import METRICS
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+#: Column order of the per-episode pixel counts.
+AREA_KEYS = ('intersect_fg', 'union_fg', 'intersect_bg', 'union_bg')
+
+
+def _to_numpy(array: ArrayLike, name: str) -> np.ndarray:
+    """Convert a mask to a numpy array (on CPU), squeezing a channel dim."""
+    if isinstance(array, torch.Tensor):
+        array = array.detach().cpu().numpy()
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 2:
+        raise ValueError(
+            f'{name} must be a mask of shape (H, W) or (1, H, W), got shape '
+            f'{tuple(array.shape)}.')
+    return array
+
+
+def intersect_and_union_fb(pred: ArrayLike,
+                           label: ArrayLike,
+                           ignore_index: int = 255) -> np.ndarray:
+    """Foreground and background intersection and union of one episode.
+
+    Pixels whose label equals ``ignore_index`` are left out of all four
+    counts (e.g. PASCAL's object boundaries).
+
+    Args:
+        pred (np.ndarray | torch.Tensor): Predicted mask, ``(H, W)`` or
+            ``(1, H, W)``, 1 = foreground, 0 = background.
+        label (np.ndarray | torch.Tensor): Ground-truth mask of the same
+            size, 1 = foreground, 0 = background, ``ignore_index`` = ignored.
+        ignore_index (int): Label value that is ignored. Defaults to 255.
+
+    Returns:
+        np.ndarray: ``int64`` array ``[I_fg, U_fg, I_bg, U_bg]`` of pixel
+        counts (see :data:`AREA_KEYS`).
+    """
+    pred = _to_numpy(pred, 'pred')
+    label = _to_numpy(label, 'label')
+    if pred.shape != label.shape:
+        raise ValueError(
+            f'pred and label must have the same size, got {pred.shape} and '
+            f'{label.shape}.')
+    valid = label != ignore_index
+    pred_fg = (pred == 1) & valid
+    pred_bg = (pred != 1) & valid
+    label_fg = (label == 1) & valid
+    label_bg = (label != 1) & valid
+    return np.array([
+        np.count_nonzero(pred_fg & label_fg),
+        np.count_nonzero(pred_fg | label_fg),
+        np.count_nonzero(pred_bg & label_bg),
+        np.count_nonzero(pred_bg | label_bg),
+    ],
+                    dtype=np.int64)
+
+
+def accumulate_class_areas(episode_classes: Sequence[int],
+                           areas: ArrayLike,
+                           class_ids: Sequence[int]) -> np.ndarray:
+    """Sum per-episode pixel counts into per-class totals.
+
+    Args:
+        episode_classes (Sequence[int]): Class id of each episode, length N.
+        areas (np.ndarray | torch.Tensor): ``[N, 4]`` per-episode counts as
+            returned by :func:`intersect_and_union_fb`.
+        class_ids (Sequence[int]): The classes to report, length C. Episodes
+            of other classes are not counted.
+
+    Returns:
+        np.ndarray: ``int64`` array ``[C, 4]``; row ``j`` holds
+        ``I_fg, U_fg, I_bg, U_bg`` of ``class_ids[j]`` summed over its
+        episodes.
+    """
+    episode_classes = np.asarray(episode_classes, dtype=np.int64).reshape(-1)
+    if isinstance(areas, torch.Tensor):
+        areas = areas.detach().cpu().numpy()
+    areas = np.asarray(areas, dtype=np.int64).reshape(-1, len(AREA_KEYS))
+    if len(areas) != len(episode_classes):
+        raise ValueError(
+            f'Got {len(episode_classes)} episode classes but {len(areas)} '
+            'rows of areas; they must match.')
+    class_ids = [int(c) for c in class_ids]
+    totals = np.zeros((len(class_ids), len(AREA_KEYS)), dtype=np.int64)
+    for row, class_id in enumerate(class_ids):
+        totals[row] = areas[episode_classes == class_id].sum(axis=0)
+    return totals
+
+
+def few_shot_iou(episode_classes: Sequence[int], areas: ArrayLike,
+                 class_ids: Sequence[int]) -> Dict[str, Any]:
+    """mIoU and FB-IoU of a set of episodes (HSNet / DCAMA protocol).
+
+    With ``I_fg[c], U_fg[c], I_bg[c], U_bg[c]`` summed over the episodes of
+    class ``c`` (see ``BENCHMARKS.md``):
+
+    - ``mIoU = mean_c I_fg[c] / max(U_fg[c], 1)`` over ``class_ids``; a
+      class without episodes counts as 0, as in the reference.
+    - ``FB-IoU = mean(sum_c I_fg / sum_c U_fg, sum_c I_bg / sum_c U_bg)``
+      (denominators clamped to 1).
+
+    Args:
+        episode_classes (Sequence[int]): Class id of each episode, length N.
+        areas (np.ndarray | torch.Tensor): ``[N, 4]`` per-episode counts as
+            returned by :func:`intersect_and_union_fb`.
+        class_ids (Sequence[int]): The fold's classes the means run over.
+
+    Returns:
+        dict: ``mIoU`` and ``FB-IoU`` (floats, in %), ``class_iou``
+        (``float64`` array of the foreground IoU of each of ``class_ids``,
+        in %), ``class_episodes`` (``int64`` array, episodes per class) and
+        ``num_episodes`` (int, episodes of ``class_ids``).
+    """
+    if len(class_ids) == 0:
+        raise ValueError('class_ids is empty: give the classes to report.')
+    episode_classes = np.asarray(episode_classes, dtype=np.int64).reshape(-1)
+    totals = accumulate_class_areas(episode_classes, areas, class_ids)
+    class_iou = totals[:, 0] / np.maximum(totals[:, 1], 1)
+    sums = totals.sum(axis=0)
+    fg_iou = sums[0] / max(sums[1], 1)
+    bg_iou = sums[2] / max(sums[3], 1)
+    class_episodes = np.array(
+        [np.count_nonzero(episode_classes == int(c)) for c in class_ids],
+        dtype=np.int64)
+    return {
+        'mIoU': float(class_iou.mean() * 100),
+        'FB-IoU': float((fg_iou + bg_iou) / 2 * 100),
+        'class_iou': class_iou * 100,
+        'class_episodes': class_episodes,
+        'num_episodes': int(class_episodes.sum()),
+    }
+
+
+@METRICS.register_module()
+class FewShotIoUMetric(BaseMetric):
+    """Few-shot segmentation metric: mIoU and FB-IoU over a fold's classes.
+
+    Each episode's prediction is compared with its query mask (label 255 is
+    ignored) and reduced to four pixel counts (foreground and background
+    intersection and union), stored with the episode's ``class_id``. At the
+    end, counts are summed per class and reported as in HSNet / DCAMA (see
+    :func:`few_shot_iou`): ``mIoU`` (mean foreground IoU over
+    ``dataset_meta['episode_class_ids']``), ``FB-IoU`` and ``num_episodes``;
+    the per-class IoU is logged as a table.
+
+    The records are tiny and per sample, so mmengine's result collection
+    gathers them across ranks in the single-process order and drops the
+    sampler's padding: the result does not depend on the number of GPUs.
+
+    The prediction (``pred_sem_seg``) is compared with ``gt_sem_seg`` when
+    their sizes match, otherwise with ``ori_gt_sem_seg`` (evaluation at the
+    query's original size).
+
+    Args:
+        ignore_index (int): Label value that is ignored. Defaults to 255.
+        collect_device (str): Device used to collect results across ranks,
+            ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
+        prefix (str, optional): Prefix added to the metric names, e.g.
+            ``'val'`` gives ``'val/mIoU'``. Defaults to None.
+        collect_dir (str, optional): Directory for collecting results across
+            ranks with ``collect_device='cpu'``. Defaults to None (a
+            temporary directory).
+    """
+
+    default_prefix: Optional[str] = None
+
+    def __init__(self,
+                 ignore_index: int = 255,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        self.ignore_index = ignore_index
+
+    @staticmethod
+    def _pixel_data(data_sample: dict, key: str) -> Optional[ArrayLike]:
+        """Return the mask tensor stored under ``key``, or None."""
+        value = data_sample.get(key)
+        if value is None:
+            return None
+        if isinstance(value, BaseDataElement):
+            return value.data
+        return value['data']
+
+    def process(self, data_batch: Any, data_samples: Sequence[Any]) -> None:
+        """Reduce each episode to its class id and four pixel counts.
+
+        Args:
+            data_batch (Any): A batch from the dataloader (not used).
+            data_samples (Sequence[dict | SegDataSample]): Model outputs with
+                ``pred_sem_seg``, ``gt_sem_seg`` (and optionally
+                ``ori_gt_sem_seg``) and the metainfo ``class_id``.
+        """
+        for data_sample in data_samples:
+            if isinstance(data_sample, BaseDataElement):
+                data_sample = data_sample.to_dict()
+            if 'class_id' not in data_sample:
+                raise ValueError(
+                    'FewShotIoUMetric needs the metainfo "class_id" on each '
+                    'data sample; pack episodes with PackFewShotInputs.')
+            pred = self._pixel_data(data_sample, 'pred_sem_seg')
+            if pred is None:
+                raise ValueError(
+                    'FewShotIoUMetric needs "pred_sem_seg" on each data '
+                    'sample: run the model in predict mode.')
+            label = self._pixel_data(data_sample, 'gt_sem_seg')
+            if label is None or tuple(label.shape[-2:]) != tuple(
+                    pred.shape[-2:]):
+                ori_label = self._pixel_data(data_sample, 'ori_gt_sem_seg')
+                if ori_label is not None:
+                    label = ori_label
+            if label is None:
+                raise ValueError(
+                    'FewShotIoUMetric needs "gt_sem_seg" (or '
+                    '"ori_gt_sem_seg") on each data sample.')
+            if tuple(label.shape[-2:]) != tuple(pred.shape[-2:]):
+                raise ValueError(
+                    f'The prediction has size {tuple(pred.shape[-2:])} but '
+                    f'the ground truth has size {tuple(label.shape[-2:])}: '
+                    'keep "ori_gt_sem_seg" in the test pipeline when the '
+                    'model predicts at the original size '
+                    '(test_cfg=dict(resize_to_original=True)).')
+            areas = intersect_and_union_fb(pred, label, self.ignore_index)
+            self.results.append(
+                dict(class_id=int(data_sample['class_id']), areas=areas))
+
+    def _class_ids_and_names(
+            self, results: List[dict]) -> Tuple[List[int], List[str]]:
+        """The classes to report and their names, from ``dataset_meta``."""
+        meta = self.dataset_meta or {}
+        class_ids = meta.get('episode_class_ids')
+        if class_ids is None:
+            class_ids = sorted({r['class_id'] for r in results})
+            print_log(
+                'dataset_meta has no "episode_class_ids": reporting over the '
+                f'classes seen in the episodes ({len(class_ids)}).',
+                logger='current',
+                level=logging.WARNING)
+        class_ids = [int(c) for c in class_ids]
+        classes = meta.get('classes')
+        names = [
+            str(classes[c]) if classes is not None and c < len(classes) else
+            str(c) for c in class_ids
+        ]
+        return class_ids, names
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Sum the episode records per class and compute the metrics.
+
+        Args:
+            results (list[dict]): Records of all episodes (all ranks), each
+                ``dict(class_id=int, areas=np.ndarray[4])``.
+
+        Returns:
+            dict: ``mIoU`` and ``FB-IoU`` (in %) and ``num_episodes``.
+        """
+        logger = MMLogger.get_current_instance()
+        class_ids, names = self._class_ids_and_names(results)
+        episode_classes = [r['class_id'] for r in results]
+        areas = np.stack([r['areas'] for r in results]) if results else \
+            np.zeros((0, len(AREA_KEYS)), dtype=np.int64)
+        stats = few_shot_iou(episode_classes, areas, class_ids)
+
+        outside = len(results) - stats['num_episodes']
+        if outside:
+            print_log(
+                f'{outside} episode(s) have a class outside the reported '
+                'classes (dataset_meta["episode_class_ids"]) and are not '
+                'counted.',
+                logger=logger,
+                level=logging.WARNING)
+        empty = [n for n, e in zip(names, stats['class_episodes']) if e == 0]
+        if empty:
+            print_log(
+                f'{len(empty)} class(es) have no episode and count as IoU 0 '
+                f'in the mIoU: {", ".join(empty)}.',
+                logger=logger,
+                level=logging.WARNING)
+
+        table = PrettyTable()
+        table.add_column('Class', names)
+        table.add_column('IoU', [f'{v:.2f}' for v in stats['class_iou']])
+        table.add_column('Episodes', [int(e) for e in stats['class_episodes']])
+        meta = self.dataset_meta or {}
+        extra = ''.join(f', {key} {meta[key]}' for key in ('shots', 'seed')
+                        if key in meta)
+        print_log(
+            f'per class results ({stats["num_episodes"]} episodes over '
+            f'{len(class_ids)} classes{extra}):', logger)
+        print_log('\n' + table.get_string(), logger=logger)
+
+        return OrderedDict([('mIoU', stats['mIoU']),
+                            ('FB-IoU', stats['FB-IoU']),
+                            ('num_episodes', stats['num_episodes'])])
