@@ -1,7 +1,6 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Base class of the episodic few-shot segmentation datasets."""
 import copy
-import gc
 import logging
 from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
@@ -248,6 +247,9 @@ class BaseFewShotDataset(BaseDataset):
             for c in usable
         }
         self._metainfo['episode_class_ids'] = list(usable)
+        # Reported with every result (BENCHMARKS.md: seed and episodes).
+        self._metainfo['seed'] = self.seed
+        self._metainfo['shots'] = self.shots
         self.data_list = kept
         if self._num_episodes_cfg is not None:
             self.num_episodes = self._num_episodes_cfg
@@ -255,8 +257,8 @@ class BaseFewShotDataset(BaseDataset):
             self.num_episodes = 1000 if self.test_mode else sum(
                 len(by_class[c]) for c in usable)
         if self.serialize_data:
+            # mmengine's _serialize_data already runs gc.collect().
             self.data_bytes, self.data_address = self._serialize_data()
-            gc.collect()
         self._fully_initialized = True
 
     def _class_name(self, class_id: int) -> str:
