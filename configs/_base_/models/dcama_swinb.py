@@ -1,0 +1,50 @@
+# DCAMA with a frozen Swin-B backbone (patch 4, window 12, 384x384 input),
+# as the reference (Shi et al., ECCV 2022; github.com/pawn-sxy/DCAMA).
+#
+# Backbone weights: the official `swin_base_patch4_window12_384_22kto1k.pth`
+# converted with
+#   python tools/model_converters/swin2mmpretrain.py \
+#       swin_base_patch4_window12_384_22kto1k.pth \
+#       checkpoints/swin_base_patch4_window12_384_22kto1k_mmpretrain.pth
+# (the path below is relative to the working directory). It is only read
+# when training from scratch; `init_model(cfg, ckpt)` and `tools/test.py`
+# take every weight from the DCAMA checkpoint.
+data_preprocessor = dict(
+    type='FewShotDataPreProcessor',
+    mean=[123.675, 116.28, 103.53],
+    std=[58.395, 57.12, 57.375],
+    bgr_to_rgb=True)
+model = dict(
+    type='FewShotSegmentor',
+    data_preprocessor=data_preprocessor,
+    backbone=dict(
+        type='BlockFeatureSwin',
+        arch='base',
+        img_size=384,
+        window_size=12,
+        frozen=True,
+        init_cfg=dict(
+            type='Pretrained',
+            checkpoint='checkpoints/'
+            'swin_base_patch4_window12_384_22kto1k_mmpretrain.pth')),
+    decode_head=dict(
+        type='DCAMAHead',
+        in_channels=(128, 256, 512, 1024),
+        num_blocks=(2, 2, 18, 2),
+        num_heads=8,
+        attn_drop=0.5,
+        pe_drop=0.5,
+        attn_impl='fused',
+        channels=128,
+        num_classes=2,
+        # mean over the non-ignored pixels (PASCAL-5i boundaries are 255)
+        loss_decode=dict(
+            type='CrossEntropyLoss',
+            use_sigmoid=False,
+            loss_weight=1.0,
+            avg_non_ignore=True),
+        ignore_index=255,
+        align_corners=True),
+    train_cfg=dict(),
+    # resize_to_original=True: predict at each query's original size
+    test_cfg=dict(resize_to_original=False))

@@ -1,0 +1,69 @@
+"""init_model: config path or Config, checkpoint, dataset_meta."""
+import os.path as osp
+
+import pytest
+import torch
+from mmengine.config import Config
+
+import dcama_mm  # noqa: F401
+from dcama_mm.apis.inference import init_model
+from tests.test_models.dcama_cases import model_cfg
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+
+def _config(tmp_path):
+    cfg = model_cfg('r50')
+    cfg['backbone']['init_cfg'] = dict(
+        type='Pretrained', checkpoint=str(tmp_path / 'no_imagenet.pth'))
+    return Config(dict(default_scope='mmseg', model=cfg))
+
+
+def test_with_checkpoint_and_meta(tmp_path):
+    config = _config(tmp_path)
+    source = init_model(config)
+    assert not source.training
+    # the caller's Config is left as it was
+    assert config.model.backbone.init_cfg is not None
+    state = {
+        k: v + 0.01 if v.is_floating_point() else v
+        for k, v in source.state_dict().items()
+    }
+    meta = dict(dataset_meta=dict(classes=('a', 'b')))
+    ckpt = tmp_path / 'model.pth'
+    torch.save(dict(state_dict=state, meta=meta), ckpt)
+
+    model = init_model(
+        config, str(ckpt), cfg_options={'model.test_cfg':
+                                        dict(resize_to_original=True)})
+    assert model.dataset_meta == dict(classes=('a', 'b'))
+    assert model.cfg.model.backbone.init_cfg is None
+    assert model.test_cfg['resize_to_original'] is True
+    for key, value in model.state_dict().items():
+        torch.testing.assert_close(value, state[key])
+
+
+def test_base_model_configs():
+    expected = {
+        'dcama_swinb': ((128, 256, 512, 1024), (2, 2, 18, 2)),
+        'dcama_r50': ((256, 512, 1024, 2048), (3, 4, 6, 3)),
+        'dcama_r101': ((256, 512, 1024, 2048), (3, 4, 23, 3)),
+    }
+    for name, (channels, blocks) in expected.items():
+        cfg = Config.fromfile(
+            osp.join(REPO, 'configs', '_base_', 'models', f'{name}.py'))
+        head = cfg.model.decode_head
+        assert tuple(head.in_channels) == channels
+        assert tuple(head.num_blocks) == blocks
+        assert cfg.model.backbone.init_cfg.checkpoint.startswith(
+            'checkpoints/')
+    # the ResNet-50 model builds and its head fits the backbone
+    cfg = Config.fromfile(
+        osp.join(REPO, 'configs', '_base_', 'models', 'dcama_r50.py'))
+    model = init_model(Config(dict(default_scope='mmseg', model=cfg.model)))
+    assert model.backbone.num_blocks == (3, 4, 6, 3)
+
+
+def test_missing_config(tmp_path):
+    with pytest.raises(FileNotFoundError, match='nope.py'):
+        init_model(str(tmp_path / 'nope.py'))

@@ -1,0 +1,103 @@
+"""Tiny DCAMA models shared by the model tests.
+
+Each case builds a reference DCAMA (official-layout backbone + the
+straightforward spec head of :mod:`tests.reference.dcama_spec`) with random
+weights, and the matching tiny dcama_mm config.
+"""
+from typing import Dict, Tuple
+
+import torch
+
+from tests.reference import randomize_parameters
+from tests.reference.dcama_spec import (ReferenceDCAMA, reference_checkpoint,
+                                        reference_resnet_dcama,
+                                        reference_swin_dcama)
+
+#: input size of each backbone case (the official Swin is built for it)
+IMG_SIZE = {'swin': 64, 'r50': 64, 'r101': 64}
+
+_SWIN = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 4, 8),
+             window_size=2)
+_RESNET_BASE = 8
+
+
+def build_reference(backbone: str, seed: int = 0) -> ReferenceDCAMA:
+    """A random-weight reference DCAMA for ``backbone`` in swin/r50/r101."""
+    torch.manual_seed(seed)
+    if backbone == 'swin':
+        model = reference_swin_dcama(img_size=IMG_SIZE['swin'], **_SWIN)
+    else:
+        depth = int(backbone[1:])
+        model = reference_resnet_dcama(depth, _RESNET_BASE)
+        # keep deep random ResNets' activations in a sane range
+        for name, param in model.feature_extractor.named_parameters():
+            if name.endswith('bn3.weight'):
+                param.data.mul_(0.2)
+    randomize_parameters(model, seed=seed)
+    return model.eval()
+
+
+def model_cfg(backbone: str, attn_impl: str = 'fused') -> Dict:
+    """The dcama_mm model config equal to :func:`build_reference`'s."""
+    if backbone == 'swin':
+        channels = tuple(_SWIN['embed_dim'] * 2**i for i in range(4))
+        blocks = tuple(_SWIN['depths'])
+        backbone_cfg = dict(
+            type='BlockFeatureSwin',
+            arch=dict(
+                embed_dims=_SWIN['embed_dim'],
+                depths=list(_SWIN['depths']),
+                num_heads=list(_SWIN['num_heads'])),
+            img_size=IMG_SIZE['swin'],
+            window_size=_SWIN['window_size'])
+    else:
+        depth = int(backbone[1:])
+        channels = tuple(_RESNET_BASE * 4 * 2**i for i in range(4))
+        blocks = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}[depth]
+        backbone_cfg = dict(
+            type='BlockFeatureResNet',
+            depth=depth,
+            base_channels=_RESNET_BASE,
+            stem_channels=_RESNET_BASE)
+    return dict(
+        type='FewShotSegmentor',
+        data_preprocessor=dict(
+            type='FewShotDataPreProcessor',
+            mean=[123.675, 116.28, 103.53],
+            std=[58.395, 57.12, 57.375],
+            bgr_to_rgb=True),
+        backbone=backbone_cfg,
+        decode_head=dict(
+            type='DCAMAHead',
+            in_channels=channels,
+            num_blocks=blocks,
+            attn_impl=attn_impl),
+        test_cfg=dict())
+
+
+def build_segmentor(backbone: str, attn_impl: str = 'fused'):
+    """An (untrained) FewShotSegmentor of the tiny config, in eval mode."""
+    from mmseg.registry import MODELS
+    import dcama_mm  # noqa: F401
+    return MODELS.build(model_cfg(backbone, attn_impl)).eval()
+
+
+def random_episode(batch: int, shots: int, size: Tuple[int, int],
+                   seed: int = 0) -> Tuple[torch.Tensor, ...]:
+    """Normalised-looking queries, supports and 0/1 support masks."""
+    gen = torch.Generator().manual_seed(seed)
+    h, w = size
+    query = torch.randn(batch, 3, h, w, generator=gen)
+    supports = torch.randn(batch, shots, 3, h, w, generator=gen)
+    # blobs rather than noise, so that resized masks are not all ~0.5
+    coarse = torch.rand(batch * shots, 1, 4, 4, generator=gen)
+    masks = torch.nn.functional.interpolate(
+        coarse, size=size, mode='bilinear', align_corners=True)
+    masks = (masks > 0.5).float().view(batch, shots, h, w)
+    return query, supports, masks
+
+
+__all__ = [
+    'IMG_SIZE', 'build_reference', 'model_cfg', 'build_segmentor',
+    'random_episode', 'reference_checkpoint'
+]

@@ -1,0 +1,91 @@
+"""FewShotDataPreProcessor: normalisation of queries and supports."""
+import pytest
+import torch
+from mmseg.structures import SegDataSample
+
+from dcama_mm.models import FewShotDataPreProcessor
+
+MEAN = [123.675, 116.28, 103.53]
+STD = [58.395, 57.12, 57.375]
+
+
+def _batch(batch=2, shots=3, size=(8, 12), seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    inputs, samples = [], []
+    for _ in range(batch):
+        inputs.append(torch.randint(0, 256, (3, *size), generator=gen,
+                                    dtype=torch.uint8))
+        sample = SegDataSample()
+        sample.support_imgs = torch.randint(
+            0, 256, (shots, 3, *size), generator=gen, dtype=torch.uint8)
+        sample.support_masks = torch.ones(shots, *size)
+        samples.append(sample)
+    return dict(inputs=inputs, data_samples=samples)
+
+
+def _expected(bgr_uint8):
+    rgb = bgr_uint8.float().flip(-3)
+    mean = torch.tensor(MEAN).view(3, 1, 1)
+    std = torch.tensor(STD).view(3, 1, 1)
+    return (rgb - mean) / std
+
+
+def test_normalises_queries_and_supports_alike():
+    processor = FewShotDataPreProcessor(mean=MEAN, std=STD, bgr_to_rgb=True)
+    data = _batch()
+    originals = [s.support_imgs.clone() for s in data['data_samples']]
+    out = processor(data)
+    assert out['inputs'].shape == (2, 3, 8, 12)
+    assert out['inputs'].dtype == torch.float32
+    for b in range(2):
+        torch.testing.assert_close(out['inputs'][b],
+                                   _expected(data['inputs'][b]))
+        sample = out['data_samples'][b]
+        assert sample.support_imgs.dtype == torch.float32
+        torch.testing.assert_close(sample.support_imgs,
+                                   _expected(originals[b]))
+        assert sample.batch_input_shape == (8, 12)
+        # the caller's samples are untouched
+        assert torch.equal(data['data_samples'][b].support_imgs,
+                           originals[b])
+    # a pixel by hand: B=10, G=20, R=30 -> ((30-123.675)/58.395, ...)
+    pixel = torch.tensor([10, 20, 30], dtype=torch.uint8).view(3, 1, 1)
+    out = processor(dict(inputs=[pixel], data_samples=None))
+    torch.testing.assert_close(
+        out['inputs'].flatten(),
+        torch.tensor([(30 - MEAN[0]) / STD[0], (20 - MEAN[1]) / STD[1],
+                      (10 - MEAN[2]) / STD[2]]))
+
+
+def test_stacked_tensor_input_and_no_normalisation():
+    processor = FewShotDataPreProcessor()
+    imgs = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    out = processor(dict(inputs=imgs))
+    torch.testing.assert_close(out['inputs'], imgs.float())
+
+
+def test_rejects_mixed_batches():
+    processor = FewShotDataPreProcessor(mean=MEAN, std=STD, bgr_to_rgb=True)
+    data = _batch()
+    data['data_samples'][1].support_imgs = data['data_samples'][1]\
+        .support_imgs[:2]
+    with pytest.raises(ValueError, match='same number of shots'):
+        processor(data)
+    data = _batch()
+    data['inputs'][1] = data['inputs'][1][:, :4]
+    with pytest.raises(ValueError, match='different shapes'):
+        processor(data)
+    data = _batch()
+    for sample in data['data_samples']:
+        sample.support_imgs = sample.support_imgs[..., :4]
+    with pytest.raises(ValueError, match='same network size'):
+        processor(data)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match='together'):
+        FewShotDataPreProcessor(mean=MEAN)
+    with pytest.raises(ValueError, match='3 values'):
+        FewShotDataPreProcessor(mean=[1, 2], std=[1, 2])
+    with pytest.raises(ValueError, match='cannot both'):
+        FewShotDataPreProcessor(bgr_to_rgb=True, rgb_to_bgr=True)

@@ -1,0 +1,227 @@
+"""FewShotSegmentor: equality with the reference DCAMA, modes, training."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.structures import PixelData
+from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+from mmseg.structures import SegDataSample
+
+import dcama_mm  # noqa: F401
+from dcama_mm.models.utils import convert_dcama_checkpoint
+from tests.test_models.dcama_cases import (IMG_SIZE, build_reference,
+                                           build_segmentor, model_cfg,
+                                           random_episode,
+                                           reference_checkpoint)
+
+_converted = {}
+
+
+def _pair(backbone):
+    """(reference model, segmentor loaded from its converted checkpoint)."""
+    if backbone not in _converted:
+        reference = build_reference(backbone)
+        state = convert_dcama_checkpoint(reference_checkpoint(reference))
+        segmentor = build_segmentor(backbone)
+        segmentor.load_state_dict(state, strict=True)
+        _converted[backbone] = (reference, segmentor)
+    return _converted[backbone]
+
+
+@pytest.mark.parametrize('backbone,shots,batch', [
+    (backbone, shots, batch) for backbone in ('swin', 'r50')
+    for shots, batch in ((1, 1), (1, 2), (5, 1), (5, 2))
+] + [('r101', 1, 1), ('r101', 5, 2)])
+def test_equals_reference(backbone, shots, batch):
+    reference, segmentor = _pair(backbone)
+    size = (IMG_SIZE[backbone], ) * 2
+    query, supports, masks = random_episode(batch, shots, size, seed=shots)
+    with torch.no_grad():
+        expected = reference(query, supports, masks)
+        logits = segmentor.predict_logits(query, supports, masks)
+    assert logits.shape == (batch, 2, *size)
+    assert expected.abs().max() > 1e-3  # not a degenerate comparison
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_naive_attention_equals_fused():
+    _, segmentor = _pair('r50')
+    naive = build_segmentor('r50', attn_impl='naive')
+    naive.load_state_dict(segmentor.state_dict())
+    query, supports, masks = random_episode(2, 3, (64, 64), seed=3)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            naive.predict_logits(query, supports, masks),
+            segmentor.predict_logits(query, supports, masks),
+            rtol=1e-5,
+            atol=1e-5)
+
+
+def test_batch_episodes_are_independent():
+    """Episode b of a batch gives the logits it gives alone (per-episode
+    support concatenation, unlike the reference's batch>1, K>1 reshape)."""
+    _, segmentor = _pair('r50')
+    query, supports, masks = random_episode(2, 3, (64, 64), seed=4)
+    with torch.no_grad():
+        both = segmentor.predict_logits(query, supports, masks)
+        second = segmentor.predict_logits(query[1:], supports[1:], masks[1:])
+    torch.testing.assert_close(both[1:], second, rtol=1e-5, atol=1e-5)
+
+
+def test_encoded_supports_reused_over_queries():
+    _, segmentor = _pair('swin')
+    query, supports, masks = random_episode(3, 2, (64, 64), seed=5)
+    supports = supports[:1].expand(3, -1, -1, -1, -1)
+    masks = masks[:1].expand(3, -1, -1, -1)
+    with torch.no_grad():
+        direct = segmentor.predict_logits(query, supports, masks)
+        encoded = segmentor.encode_supports(supports[0], masks[0])
+        reused = segmentor.predict_logits(query, supports=encoded)
+        encoded5d = segmentor.encode_supports(supports[:1], masks[:1])
+        reused5d = segmentor.predict_logits(query[:1], supports=encoded5d)
+    assert encoded['feats'][0][0].shape[:2] == (1, 2)
+    torch.testing.assert_close(reused, direct, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(reused5d, direct[:1], rtol=1e-5, atol=1e-5)
+
+
+def _samples(batch, shots, size, seed=0, ori_shape=None):
+    query, supports, masks = random_episode(batch, shots, size, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 100)
+    samples = []
+    for b in range(batch):
+        sample = SegDataSample()
+        gt = (torch.rand(1, *size, generator=gen) > 0.5).long()
+        sample.gt_sem_seg = PixelData(data=gt)
+        sample.support_imgs = supports[b]
+        sample.support_masks = masks[b]
+        sample.set_metainfo(
+            dict(img_shape=size, ori_shape=ori_shape or size, class_id=b))
+        samples.append(sample)
+    return query, samples
+
+
+def test_loss_mode_is_cross_entropy():
+    _, segmentor = _pair('r50')
+    query, samples = _samples(2, 1, (64, 64), seed=6)
+    segmentor.eval()  # no dropout: the loss is deterministic
+    with torch.no_grad():
+        losses = segmentor(query, samples, mode='loss')
+        logits = segmentor(query, samples, mode='tensor')
+    gt = torch.cat([s.gt_sem_seg.data for s in samples])
+    assert set(losses) == {'loss_ce', 'acc_seg'}
+    torch.testing.assert_close(losses['loss_ce'], F.cross_entropy(logits, gt))
+    acc = (logits.argmax(1) == gt).float().mean() * 100
+    torch.testing.assert_close(losses['acc_seg'].reshape(()), acc)
+
+
+def test_predict_at_network_and_original_size():
+    _, segmentor = _pair('r50')
+    query, samples = _samples(2, 2, (64, 64), seed=7, ori_shape=(50, 80))
+    with torch.no_grad():
+        logits = segmentor.predict_logits(
+            query, torch.stack([s.support_imgs for s in samples]),
+            torch.stack([s.support_masks for s in samples]))
+        results = segmentor(query, copy.deepcopy(samples), mode='predict')
+        original = copy.deepcopy(segmentor)
+        original.test_cfg = dict(resize_to_original=True)
+        results_ori = original(query, samples, mode='predict')
+    for b in range(2):
+        torch.testing.assert_close(results[b].seg_logits.data, logits[b])
+        assert results[b].pred_sem_seg.data.shape == (1, 64, 64)
+        assert torch.equal(results[b].pred_sem_seg.data[0],
+                           logits[b].argmax(0))
+        resized = F.interpolate(
+            logits[b:b + 1], (50, 80), mode='bilinear',
+            align_corners=True)[0]
+        torch.testing.assert_close(results_ori[b].seg_logits.data, resized)
+        assert torch.equal(results_ori[b].pred_sem_seg.data[0],
+                           resized.argmax(0))
+
+
+def test_training_step_updates_head_only():
+    model = build_segmentor('r50')
+    model.train()
+    assert not model.backbone.training  # frozen backbone stays in eval
+    optim_wrapper = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(
+            type='FewShotOptimWrapperConstructor',
+            optim_wrapper_cfg=dict(
+                type='OptimWrapper',
+                optimizer=dict(
+                    type='SGD', lr=0.1, momentum=0.9, nesterov=True,
+                    weight_decay=1e-4))))(model)
+    in_optim = {
+        id(p)
+        for g in optim_wrapper.optimizer.param_groups for p in g['params']
+    }
+    assert not in_optim & {id(p) for p in model.backbone.parameters()}
+    assert in_optim == {id(p) for p in model.decode_head.parameters()}
+
+    before = copy.deepcopy(model.state_dict())
+    query, samples = _samples(2, 1, (64, 64), seed=8)
+    data = dict(
+        inputs=[((q + 2) * 50).clamp(0, 255).to(torch.uint8) for q in query],
+        data_samples=[s for s in samples])
+    for sample in samples:
+        sample.support_imgs = ((sample.support_imgs + 2) * 50).clamp(
+            0, 255).to(torch.uint8)
+    log_vars = model.train_step(data, optim_wrapper)
+    assert torch.isfinite(log_vars['loss'])
+    for name, param in model.backbone.named_parameters():
+        assert param.grad is None, name
+    after = model.state_dict()
+    for key in before:
+        if key.startswith('backbone.'):
+            assert torch.equal(before[key], after[key]), key
+    changed = [
+        k for k in before
+        if k.startswith('decode_head.') and not torch.equal(
+            before[k], after[k])
+    ]
+    head_params = [
+        'decode_head.' + n for n, _ in model.decode_head.named_parameters()
+    ]
+    assert sorted(changed) == sorted(head_params)
+
+
+def test_model_mismatch_is_reported():
+    cfg = model_cfg('r50')
+    cfg['decode_head']['num_blocks'] = (3, 4, 23, 3)
+    with pytest.raises(ValueError, match='num_blocks'):
+        MODELS.build(cfg)
+    cfg = model_cfg('r50')
+    cfg['decode_head']['in_channels'] = (256, 512, 1024, 2048)
+    with pytest.raises(ValueError, match='in_channels'):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('args,message', [
+    (lambda q, s, m: (q[0], s, m), r'query_imgs must have shape'),
+    (lambda q, s, m: (q, s[:, 0], m), r'support_imgs must have shape'),
+    (lambda q, s, m: (q, s, m[:, :, :32]), 'support_masks shape'),
+    (lambda q, s, m: (q[:1], s, m), 'Batch mismatch'),
+    (lambda q, s, m: (q[..., :32], s, m), 'resize them to the same size'),
+    (lambda q, s, m: (q, s[:, :0], m[:, :0]), 'K = 0'),
+    (lambda q, s, m: (q.to(torch.uint8), s, m), 'must be float'),
+    (lambda q, s, m: (q, s.to(torch.uint8), m), 'must be float'),
+    (lambda q, s, m: (q, s, m[0]), r'\[B, K, H, W\] tensor'),
+])
+def test_predict_logits_rejects_bad_inputs(args, message):
+    _, segmentor = _pair('r50')
+    query, supports, masks = random_episode(2, 2, (64, 64))
+    with pytest.raises(ValueError, match=message):
+        segmentor.predict_logits(*args(query, supports, masks))
+
+
+def test_predict_logits_needs_supports():
+    _, segmentor = _pair('r50')
+    query, supports, masks = random_episode(1, 1, (64, 64))
+    with pytest.raises(ValueError, match='needs support_imgs'):
+        segmentor.predict_logits(query)
+    encoded = segmentor.encode_supports(supports[0], masks[0])
+    with pytest.raises(ValueError, match='not both'):
+        segmentor.predict_logits(query, supports, masks, supports=encoded)
+    with pytest.raises(ValueError, match='ONE support set'):
+        segmentor.encode_supports(supports.expand(2, -1, -1, -1, -1),
+                                  masks.expand(2, -1, -1, -1))
