@@ -1,0 +1,175 @@
+"""Tests of tools/infer.py (in-process) and the inferencer benchmark tool."""
+import importlib.util
+import logging
+import os
+import os.path as osp
+import shutil
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcama_mm.apis import FewShotInferencer
+from tests.test_apis.test_few_shot_inferencer import (CONFIG_TEXT, NET_SIZE,
+                                                      build_tiny_model,
+                                                      log_capture,
+                                                      write_episode_files)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+__all__ = ['log_capture']  # the fixture, re-used from the API tests
+
+
+def load_tool(relpath: str) -> ModuleType:
+    """Import a script under tools/ as a module."""
+    path = osp.join(REPO, relpath)
+    name = osp.splitext(osp.basename(path))[0] + '_under_test'
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def infer_tool() -> ModuleType:
+    return load_tool('tools/infer.py')
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory):
+    """A tiny config + checkpoint, 2 supports and a folder of 3 queries."""
+    root = tmp_path_factory.mktemp('cli')
+    model = build_tiny_model()
+    cfg_file = str(root / 'tiny_dcama.py')
+    with open(cfg_file, 'w') as f:
+        f.write(CONFIG_TEXT)
+    ckpt = str(root / 'tiny.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    data = root / 'data'
+    data.mkdir()
+    supports, masks, queries = write_episode_files(
+        str(data), shots=2, query_sizes=[(37, 53), (48, 96), (33, 33)])
+    query_dir = root / 'queries'
+    query_dir.mkdir()
+    for q in queries:
+        shutil.copy(q, query_dir)
+    return dict(
+        model=model,
+        cfg=cfg_file,
+        ckpt=ckpt,
+        supports=supports,
+        masks=masks,
+        queries=sorted(str(query_dir / osp.basename(q)) for q in queries),
+        query_dir=str(query_dir),
+        root=root)
+
+
+def cli_args(setup, out, *extra):
+    args = [setup['cfg'], setup['ckpt']]
+    for img, mask in zip(setup['supports'], setup['masks']):
+        args += ['--support', f'{img}:{mask}']
+    args += ['--query', setup['query_dir'], '--out', out,
+             '--img-size', str(NET_SIZE), '--batch-size', '2',
+             '--device', 'cpu']
+    return args + list(extra)
+
+
+def test_parse_support(infer_tool):
+    assert infer_tool.parse_support('a/b.jpg:a/b.png') == ('a/b.jpg',
+                                                           'a/b.png')
+    with pytest.raises(ValueError, match='b.jpg.*no mask'):
+        infer_tool.parse_support('a/b.jpg')
+    with pytest.raises(ValueError, match='no mask'):
+        infer_tool.parse_support('a/b.jpg:')
+
+
+def test_cli_writes_masks_and_overlays(infer_tool, setup, capsys):
+    out = str(setup['root'] / 'out')
+    assert infer_tool.main(cli_args(setup, out)) == 0
+    expected = FewShotInferencer(setup['model'], img_size=NET_SIZE)(
+        setup['queries'],
+        support_imgs=setup['supports'],
+        support_masks=setup['masks'])['predictions']
+    assert sorted(os.listdir(osp.join(out, 'pred'))) == [
+        'query0.png', 'query1.png', 'query2.png'
+    ]
+    assert sorted(os.listdir(osp.join(out, 'vis'))) == [
+        'query0.jpg', 'query1.jpg', 'query2.jpg'
+    ]
+    for query, mask in zip(setup['queries'], expected):
+        stem = osp.splitext(osp.basename(query))[0]
+        saved = np.asarray(Image.open(osp.join(out, 'pred', stem + '.png')))
+        assert saved.shape == np.asarray(Image.open(query)).shape[:2]
+        np.testing.assert_array_equal(saved, mask * 255)
+    # the progress bar counted the 3 queries
+    assert '3/3' in capsys.readouterr().out
+
+    # refuses to overwrite: exit status 2, files untouched
+    pred_file = osp.join(out, 'pred', 'query0.png')
+    before = osp.getmtime(pred_file)
+    assert infer_tool.main(cli_args(setup, out)) == 2
+    assert osp.getmtime(pred_file) == before
+    assert infer_tool.main(cli_args(setup, out, '--force')) == 0
+
+
+def test_cli_masks_only_and_reusable_mask(infer_tool, setup):
+    out = str(setup['root'] / 'masks_only')
+    assert infer_tool.main(cli_args(setup, out, '--no-overlay')) == 0
+    assert not osp.exists(osp.join(out, 'vis'))
+    # a written 0/255 mask works as a support mask of its query
+    query = setup['queries'][1]
+    mask = osp.join(out, 'pred', 'query1.png')
+    out2 = str(setup['root'] / 'chained')
+    args = [setup['cfg'], setup['ckpt'], '--support', f'{query}:{mask}',
+            '--query', setup['queries'][0], '--out', out2,
+            '--img-size', str(NET_SIZE)]
+    assert infer_tool.main(args) == 0
+    assert osp.isfile(osp.join(out2, 'pred', 'query0.png'))
+
+
+def test_cli_bad_inputs(infer_tool, setup, log_capture):
+    out = str(setup['root'] / 'bad')
+    # a support without a mask
+    args = [setup['cfg'], setup['ckpt'], '--support', setup['supports'][0],
+            '--query', setup['query_dir'], '--out', out]
+    assert infer_tool.main(args) == 2
+    assert any('no mask' in m and 'support0.png' in m
+               for m in log_capture.messages(logging.ERROR))
+    assert not osp.exists(out)
+
+    # an empty query folder
+    empty = setup['root'] / 'empty_queries'
+    empty.mkdir()
+    args = cli_args(setup, out)
+    args[args.index(setup['query_dir'])] = str(empty)
+    assert infer_tool.main(args) == 2
+    assert any('empty_queries' in m and 'holds no image' in m
+               for m in log_capture.messages(logging.ERROR))
+
+    # an unreadable query among good ones: the others are written
+    mixed = setup['root'] / 'mixed_queries'
+    mixed.mkdir()
+    shutil.copy(setup['queries'][0], mixed)
+    (mixed / 'corrupt.jpg').write_bytes(b'\x00\x01 not an image')
+    args = cli_args(setup, out)
+    args[args.index(setup['query_dir'])] = str(mixed)
+    assert infer_tool.main(args) == 1
+    assert os.listdir(osp.join(out, 'pred')) == ['query0.png']
+    assert any('corrupt.jpg' in m
+               for m in log_capture.messages(logging.ERROR))
+
+
+def test_benchmark_tool_reports_equal_masks_and_times(setup):
+    tool = load_tool('tools/analysis_tools/benchmark_inferencer.py')
+    inferencer = FewShotInferencer(setup['model'], img_size=NET_SIZE)
+    row = tool.benchmark(inferencer, num_queries=4, shots=2, batch_size=2,
+                         query_size=(40, 50))
+    assert row['masks_equal'] == 1.0
+    assert row['max_prob_diff'] < 1e-5
+    assert row['reuse_s'] > 0 and row['no_reuse_s'] > 0
+    assert row['saving'] == pytest.approx(
+        1 - row['reuse_s'] / row['no_reuse_s'])
+    table = tool.format_table([dict(row, shots=2)], num_queries=4)
+    assert '| 2 | 4 |' in table and 'yes' in table

@@ -1,0 +1,167 @@
+"""Segment your own images with a DCAMA model, given annotated supports.
+
+Example::
+
+    python tools/infer.py configs/dcama/dcama_swinb_coco20i_fold0.py \\
+        dcama_swinb_fold0.pth \\
+        --support cat1.jpg:cat1_mask.png --support cat2.jpg:cat2_mask.png \\
+        --query photos/ --out outputs/cats
+
+writes, for every query ``photos/<name>.<ext>``:
+
+- ``outputs/cats/pred/<name>.png``: the binary mask at the photo's size
+  (0 background, 255 foreground; usable as a support mask);
+- ``outputs/cats/vis/<name>.jpg``: the photo with the mask tinted and the
+  supports (their masks tinted) small beside it.
+
+Existing result files are never overwritten unless ``--force`` is given: the
+tool stops before running the model and names them. A query that cannot be
+read is reported and skipped; the exit status is then 1.
+"""
+import argparse
+import logging
+import sys
+from typing import List, Optional, Sequence, Tuple
+
+from mmengine.config import DictAction
+from mmengine.logging import print_log
+
+
+def parse_support(spec: str) -> Tuple[str, str]:
+    """Split an ``IMAGE:MASK`` support argument.
+
+    Args:
+        spec (str): ``path/to/image.jpg:path/to/mask.png``.
+
+    Returns:
+        tuple[str, str]: The image path and the mask path.
+
+    Raises:
+        ValueError: When the mask part is missing.
+    """
+    img, sep, mask = spec.rpartition(':')
+    if not sep or not img or not mask:
+        raise ValueError(
+            f'--support {spec!r} has no mask: write --support IMAGE:MASK '
+            '(a binary mask, 0/1 or 0/255, of the size of the image).')
+    return img, mask
+
+
+def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(
+        description='Few-shot segmentation of your own images: segment the '
+        'query images given K support images with masks.')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument(
+        'checkpoint',
+        help='checkpoint file (dcama_mm, or a reference DCAMA checkpoint '
+        'converted by tools/model_converters/dcama2mmseg.py)')
+    parser.add_argument(
+        '--support',
+        action='append',
+        required=True,
+        metavar='IMAGE:MASK',
+        help='a support image and its binary mask (0/1 or 0/255 PNG); '
+        'repeat for K > 1 shots')
+    parser.add_argument(
+        '--query',
+        action='append',
+        required=True,
+        metavar='PATH_OR_DIR',
+        help='a query image or a folder of images (non-recursive); '
+        'repeatable')
+    parser.add_argument(
+        '--out',
+        required=True,
+        help='output folder: masks go to OUT/pred, overlays to OUT/vis')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='overwrite result files that already exist in --out')
+    parser.add_argument(
+        '--batch-size', type=int, default=1, help='queries per forward pass')
+    parser.add_argument(
+        '--img-size',
+        type=int,
+        nargs='+',
+        default=None,
+        metavar='SIZE',
+        help='network input size, one value or H W (default: the config\'s '
+        'test pipeline size, else 384)')
+    parser.add_argument(
+        '--no-overlay',
+        action='store_true',
+        help='write only the masks, no overlay pictures')
+    parser.add_argument(
+        '--device', default=None, help='device (default: cuda if available)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value')
+    return parser.parse_args(args)
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Run the command line tool.
+
+    Args:
+        args (Sequence[str], optional): Arguments (without the program
+            name). Defaults to None: ``sys.argv[1:]``.
+
+    Returns:
+        int: Exit status: 0 when every query was segmented, 1 when some
+        could not be read, 2 for bad arguments or inputs.
+    """
+    opts = parse_args(args)
+    # Imported here so that ``--help`` answers without loading torch.
+    from dcama_mm.apis import FewShotInferencer
+
+    try:
+        supports: List[Tuple[str, str]] = [
+            parse_support(spec) for spec in opts.support
+        ]
+        img_size = opts.img_size
+        if img_size is not None and len(img_size) not in (1, 2):
+            raise ValueError('--img-size takes one value or two (H W), got '
+                             f'{len(img_size)}.')
+        if img_size is not None:
+            img_size = img_size[0] if len(img_size) == 1 else tuple(img_size)
+        inferencer = FewShotInferencer(
+            opts.config,
+            opts.checkpoint,
+            device=opts.device,
+            img_size=img_size,
+            cfg_options=opts.cfg_options)
+        result = inferencer(
+            list(opts.query),
+            support_imgs=[img for img, _ in supports],
+            support_masks=[mask for _, mask in supports],
+            batch_size=opts.batch_size,
+            out_dir=opts.out,
+            img_out_dir='' if opts.no_overlay else 'vis',
+            pred_out_dir='pred',
+            force=opts.force,
+            show_progress=True)
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print_log(f'Error: {err}', logger='current', level=logging.ERROR)
+        return 2
+
+    failed = result['failed']
+    done = len(result['img_paths']) - len(failed)
+    print_log(
+        f'Segmented {done} queries with {len(supports)} support(s).',
+        logger='current')
+    if failed:
+        print_log(
+            f'{len(failed)} queries could not be read and were skipped: '
+            + ', '.join(failed),
+            logger='current',
+            level=logging.ERROR)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
