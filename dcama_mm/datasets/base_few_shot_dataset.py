@@ -54,8 +54,9 @@ class BaseFewShotDataset(BaseDataset):
     - :meth:`sample_episode` (optional): another episode scheme. The default
       draws the class uniformly, the query uniformly among the class's
       images and ``shots`` distinct supports among the others (the
-      COCO-20i/PASCAL-5i protocol). FSS-1000's test protocol (one episode per
-      image) overrides it.
+      COCO-20i/PASCAL-5i protocol). The test protocols of PASCAL-5i and
+      FSS-1000 (query ``i`` is the ``i``-th record) return
+      :meth:`sample_episode_per_record` instead.
     - ``METAINFO = dict(classes=(...))`` with all class names in benchmark
       order.
 
@@ -128,6 +129,9 @@ class BaseFewShotDataset(BaseDataset):
         self.seed = seed
         self._num_episodes_cfg = num_episodes
         self._class_record_ids: Dict[int, np.ndarray] = {}
+        # the records of the usable classes, in record order, and their class
+        self._list_record_ids = np.zeros(0, dtype=np.int64)
+        self._list_class_ids = np.zeros(0, dtype=np.int64)
         self._episode_class_ids: Tuple[int, ...] = ()
         super().__init__(
             ann_file=ann_file,
@@ -206,6 +210,33 @@ class BaseFewShotDataset(BaseDataset):
         return (class_id, int(record_ids[query]),
                 [int(record_ids[s]) for s in supports])
 
+    def sample_episode_per_record(self, rng: np.random.Generator,
+                                  index: int) -> Tuple[int, int, List[int]]:
+        """Draw an episode whose query is the ``(index mod N)``-th record.
+
+        The ``N`` records are those of the usable classes (records of
+        classes skipped for having fewer than ``shots + 1`` images are left
+        out), in record order, so ``N`` consecutive episodes take every
+        record once as query. The ``shots`` supports are drawn without
+        replacement among the other records of the query's class.
+
+        Args:
+            rng (np.random.Generator): The episode's own generator, seeded
+                with ``[seed, index]``.
+            index (int): The episode index.
+
+        Returns:
+            tuple: ``(class_id, query_record, support_records)``, as
+            :meth:`sample_episode`.
+        """
+        pos = index % len(self._list_record_ids)
+        query = int(self._list_record_ids[pos])
+        class_id = int(self._list_class_ids[pos])
+        candidates = self._class_record_ids[class_id]
+        candidates = candidates[candidates != query]
+        supports = rng.choice(candidates, size=self.shots, replace=False)
+        return class_id, query, [int(s) for s in supports]
+
     # ------------------------------------------------------------------
     # Episodes
     # ------------------------------------------------------------------
@@ -246,6 +277,11 @@ class BaseFewShotDataset(BaseDataset):
             c: np.asarray(by_class[c], dtype=np.int64)
             for c in usable
         }
+        record_class_ids = np.asarray([int(r['class_id']) for r in kept],
+                                      dtype=np.int64)
+        self._list_record_ids = np.flatnonzero(
+            np.isin(record_class_ids, usable)).astype(np.int64)
+        self._list_class_ids = record_class_ids[self._list_record_ids]
         self._metainfo['episode_class_ids'] = list(usable)
         # Reported with every result (BENCHMARKS.md: seed and episodes).
         self._metainfo['seed'] = self.seed

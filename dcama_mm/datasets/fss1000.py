@@ -137,8 +137,6 @@ class FSS1000Dataset(BaseFewShotDataset):
         self.one_episode_per_image = test_mode \
             if one_episode_per_image is None else bool(one_episode_per_image)
         self._split_ranges = {}
-        self._list_record_ids = np.zeros(0, dtype=np.int64)
-        self._list_class_ids = np.zeros(0, dtype=np.int64)
         super().__init__(
             shots=shots,
             num_episodes=num_episodes,
@@ -223,14 +221,8 @@ class FSS1000Dataset(BaseFewShotDataset):
         if self._fully_initialized:
             return
         super().full_init()
-        ids = np.sort(np.concatenate(list(self._class_record_ids.values())))
-        owner = np.empty(self.num_records, dtype=np.int64)
-        for class_id, record_ids in self._class_record_ids.items():
-            owner[record_ids] = class_id
-        self._list_record_ids = ids
-        self._list_class_ids = owner[ids]
         if self.one_episode_per_image and self._num_episodes_cfg is None:
-            self.num_episodes = len(ids)
+            self.num_episodes = len(self._list_record_ids)
 
     def sample_episode(self, rng: np.random.Generator,
                        index: int) -> Tuple[int, int, List[int]]:
@@ -244,12 +236,6 @@ class FSS1000Dataset(BaseFewShotDataset):
         Returns:
             tuple: ``(class_id, query_record, support_records)``.
         """
-        if not self.one_episode_per_image:
-            return super().sample_episode(rng, index)
-        pos = index % len(self._list_record_ids)
-        query = int(self._list_record_ids[pos])
-        class_id = int(self._list_class_ids[pos])
-        candidates = self._class_record_ids[class_id]
-        candidates = candidates[candidates != query]
-        supports = rng.choice(candidates, size=self.shots, replace=False)
-        return class_id, query, [int(s) for s in supports]
+        if self.one_episode_per_image:
+            return self.sample_episode_per_record(rng, index)
+        return super().sample_episode(rng, index)

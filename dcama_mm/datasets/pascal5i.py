@@ -190,8 +190,6 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         test_mode = split == 'test' if test_mode is None else test_mode
         self.query_from_list = test_mode if query_from_list is None \
             else bool(query_from_list)
-        self._list_record_ids = np.zeros(0, dtype=np.int64)
-        self._list_class_ids = np.zeros(0, dtype=np.int64)
         if data_prefix is None:
             data_prefix = dict(
                 img_path='JPEGImages', seg_map_path='SegmentationClassAug')
@@ -260,18 +258,6 @@ class PascalVOC5iDataset(BaseFewShotDataset):
                     'in SegmentationClassAug).')
         return data_list
 
-    def full_init(self) -> None:
-        """Load the records and index them in list order."""
-        if self._fully_initialized:
-            return
-        super().full_init()
-        ids = np.sort(np.concatenate(list(self._class_record_ids.values())))
-        owner = np.empty(self.num_records, dtype=np.int64)
-        for class_id, record_ids in self._class_record_ids.items():
-            owner[record_ids] = class_id
-        self._list_record_ids = ids
-        self._list_class_ids = owner[ids]
-
     def sample_episode(self, rng: np.random.Generator,
                        index: int) -> Tuple[int, int, List[int]]:
         """Draw episode ``index`` (see the class docstring).
@@ -284,12 +270,6 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         Returns:
             tuple: ``(class_id, query_record, support_records)``.
         """
-        if not self.query_from_list:
-            return super().sample_episode(rng, index)
-        pos = index % len(self._list_record_ids)
-        query = int(self._list_record_ids[pos])
-        class_id = int(self._list_class_ids[pos])
-        candidates = self._class_record_ids[class_id]
-        candidates = candidates[candidates != query]
-        supports = rng.choice(candidates, size=self.shots, replace=False)
-        return class_id, query, [int(s) for s in supports]
+        if self.query_from_list:
+            return self.sample_episode_per_record(rng, index)
+        return super().sample_episode(rng, index)

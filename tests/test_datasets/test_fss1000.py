@@ -2,12 +2,11 @@
 """Tests of FSS1000Dataset on a synthetic FSS-1000 in the real format."""
 import os
 import os.path as osp
-import shutil
+from functools import partial
 
 import numpy as np
 import pytest
 from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
 from PIL import Image
 
 from mmseg.registry import DATASETS
@@ -15,24 +14,9 @@ from mmseg.registry import DATASETS
 import dcama_mm  # noqa: F401  (registers the dataset and transforms)
 from dcama_mm.datasets import FSS1000Dataset
 from dcama_mm.datasets.synthetic import make_synthetic_fss1000
+from .episode_helpers import PIPELINE, build_unserialised, copy_data_root
 
-PIPELINE = [
-    dict(type='LoadEpisode'),
-    dict(type='ResizeEpisode', scale=(40, 40), keep_ori_seg=True),
-    dict(type='PackFewShotInputs'),
-]
-
-
-
-def _dataset(**kwargs):
-    """Build the dataset; unserialised unless asked (serialising runs a
-    0.5 s ``gc.collect`` here)."""
-    kwargs.setdefault('serialize_data', False)
-    return FSS1000Dataset(**kwargs)
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
+_dataset = partial(build_unserialised, FSS1000Dataset)
 
 
 @pytest.fixture(scope='module')
@@ -43,12 +27,6 @@ def fss(tmp_path_factory):
     with open(osp.join(root, 'splits', 'trn.txt'), 'w') as f:
         f.write('synth_002\nsynth_000\nsynth_001\n')
     return info
-
-
-def _copy(fss, tmp_path):
-    root = str(tmp_path / 'fss')
-    shutil.copytree(fss['data_root'], root)
-    return root
 
 
 def test_classes_and_splits(fss):
@@ -138,7 +116,7 @@ def test_bad_options(fss):
 
 
 def test_missing_and_malformed_lists(fss, tmp_path):
-    root = _copy(fss, tmp_path)
+    root = copy_data_root(fss['data_root'], tmp_path, 'fss')
     os.remove(osp.join(root, 'splits', 'val.txt'))
     # All three lists fix the class indices, even for the test split.
     with pytest.raises(FileNotFoundError, match=r'val\.txt'):
@@ -158,7 +136,7 @@ def test_missing_and_malformed_lists(fss, tmp_path):
 
 
 def test_missing_and_corrupt_files(fss, tmp_path):
-    root = _copy(fss, tmp_path)
+    root = copy_data_root(fss['data_root'], tmp_path, 'fss')
     with open(osp.join(root, 'synth_005', '2.jpg'), 'wb') as f:
         f.write(b'\x00' * 10)
     dataset = _dataset(data_root=root, pipeline=PIPELINE)
@@ -170,7 +148,7 @@ def test_missing_and_corrupt_files(fss, tmp_path):
 
 
 def test_small_classes_are_skipped_with_a_warning(fss, tmp_path):
-    root = _copy(fss, tmp_path)
+    root = copy_data_root(fss['data_root'], tmp_path, 'fss')
     for n in (2, 3, 4, 5):
         os.remove(osp.join(root, 'synth_006', f'{n}.jpg'))
     log_file = tmp_path / 'warn.log'

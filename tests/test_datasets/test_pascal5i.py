@@ -2,11 +2,11 @@
 """Tests of PascalVOC5iDataset on a synthetic PASCAL-5i in the real format."""
 import os.path as osp
 import shutil
+from functools import partial
 
 import numpy as np
 import pytest
 from mmengine.logging import MMLogger
-from mmengine.registry import init_default_scope
 from PIL import Image
 
 from mmseg.registry import DATASETS
@@ -15,37 +15,15 @@ import dcama_mm  # noqa: F401  (registers the dataset and transforms)
 from dcama_mm.datasets import PascalVOC5iDataset
 from dcama_mm.datasets.pascal5i import parse_fold_list, pascal5i_fold_classes
 from dcama_mm.datasets.synthetic import make_synthetic_pascal5i
+from .episode_helpers import PIPELINE, build_unserialised, copy_data_root
 
-PIPELINE = [
-    dict(type='LoadEpisode'),
-    dict(type='ResizeEpisode', scale=(40, 40), keep_ori_seg=True),
-    dict(type='PackFewShotInputs'),
-]
-
-
-
-def _dataset(**kwargs):
-    """Build the dataset; unserialised unless asked (serialising runs a
-    0.5 s ``gc.collect`` here)."""
-    kwargs.setdefault('serialize_data', False)
-    return PascalVOC5iDataset(**kwargs)
-
-@pytest.fixture(autouse=True)
-def mmseg_scope():
-    init_default_scope('mmseg')
+_dataset = partial(build_unserialised, PascalVOC5iDataset)
 
 
 @pytest.fixture(scope='module')
 def voc(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('voc'))
     return make_synthetic_pascal5i(root, seed=3)
-
-
-def _copy(voc, tmp_path):
-    """A private copy of the synthetic dataset, for breaking it."""
-    root = str(tmp_path / 'voc')
-    shutil.copytree(voc['data_root'], root)
-    return root
 
 
 def test_fold_classes():
@@ -191,7 +169,7 @@ def test_bad_options(voc):
 
 
 def test_missing_and_malformed_lists(voc, tmp_path):
-    root = _copy(voc, tmp_path)
+    root = copy_data_root(voc['data_root'], tmp_path, 'voc')
     with pytest.raises(FileNotFoundError, match=r'nowhere.*val.*fold0\.txt'):
         _dataset(data_root=root, split_dir='nowhere')
     bad = osp.join(root, 'splits', 'val', 'fold1.txt')
@@ -210,7 +188,7 @@ def test_missing_and_malformed_lists(voc, tmp_path):
 
 
 def test_missing_and_corrupt_images(voc, tmp_path):
-    root = _copy(voc, tmp_path)
+    root = copy_data_root(voc['data_root'], tmp_path, 'voc')
     name, _ = voc['pairs']['val'][0]
     img = osp.join(root, 'JPEGImages', name + '.jpg')
     with open(img, 'wb') as f:
@@ -231,7 +209,7 @@ def test_missing_and_corrupt_images(voc, tmp_path):
 
 
 def test_small_classes_are_skipped_with_a_warning(voc, tmp_path):
-    root = _copy(voc, tmp_path)
+    root = copy_data_root(voc['data_root'], tmp_path, 'voc')
     # Class 6 keeps a single image in the fold-1 list.
     list_file = osp.join(root, 'splits', 'val', 'fold1.txt')
     lines = open(list_file).read().split()

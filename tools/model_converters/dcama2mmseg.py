@@ -7,11 +7,8 @@ Example:
         swin_fold0.pt checkpoints/dcama_swinb_coco_fold0.pth
 """
 import argparse
-import os
 import os.path as osp
 from typing import List, Optional
-
-import torch
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,15 +28,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from dcama_mm.models.utils import (convert_dcama_checkpoint,
-                                       inspect_dcama_checkpoint)
-    if not osp.isfile(args.src):
-        parser.error(f'{args.src} does not exist: pass the path of a '
-                     'reference DCAMA checkpoint.')
-    if osp.exists(args.dst) and not args.force:
-        parser.error(f'{args.dst} exists; pass --force to overwrite it.')
-    # a reference checkpoint is a plain dict of tensors
-    checkpoint = torch.load(args.src, map_location='cpu', weights_only=True)
+    from dcama_mm.models.utils import (check_output_path,
+                                       convert_dcama_checkpoint,
+                                       inspect_dcama_checkpoint,
+                                       load_state_dict_file,
+                                       save_checkpoint_file)
+    try:
+        check_output_path(args.dst, args.force)
+        checkpoint = load_state_dict_file(args.src)
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
+        parser.error(str(err))
     try:
         info = inspect_dcama_checkpoint(checkpoint)
     except ValueError as err:
@@ -48,16 +46,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(f'Detected a reference DCAMA checkpoint with a {info["backbone"]} '
           f'backbone: blocks per stage {info["num_blocks"]}, channels '
           f'{info["in_channels"]}.')
-    dst_dir = osp.dirname(osp.abspath(args.dst))
-    os.makedirs(dst_dir, exist_ok=True)
-    torch.save(
-        dict(
-            state_dict=state_dict,
-            meta=dict(
-                converted_from=osp.abspath(args.src),
-                backbone=info['backbone'],
-                num_blocks=info['num_blocks'],
-                in_channels=info['in_channels'])), args.dst)
+    save_checkpoint_file(
+        state_dict,
+        args.dst,
+        meta=dict(
+            converted_from=osp.abspath(args.src),
+            backbone=info['backbone'],
+            num_blocks=info['num_blocks'],
+            in_channels=info['in_channels']))
     print(f'Wrote {len(state_dict)} tensors to {args.dst}')
 
 

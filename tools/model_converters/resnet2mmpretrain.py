@@ -13,70 +13,36 @@ Example:
         resnet50_a1h-35c100f8.pth checkpoints/resnet50_a1h_mmpretrain.pth
 """
 import argparse
-import os
-import os.path as osp
-from collections import OrderedDict
-from typing import List, Mapping, Optional
+from typing import List, Optional
 
-import torch
+from dcama_mm.models.utils import (convert_checkpoint_file,
+                                   converter_arg_parser,
+                                   convert_torchvision_resnet)
 
-from dcama_mm.models.utils.backbone_converters import \
-    convert_torchvision_resnet
+META = dict(
+    converter='tools/model_converters/resnet2mmpretrain.py',
+    layout='BlockFeatureResNet')
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = converter_arg_parser(
         description='Convert torchvision / TIMM ResNet weights to the '
-        'mmpretrain / BlockFeatureResNet layout.')
-    parser.add_argument('src', help='torchvision / TIMM checkpoint (.pth)')
-    parser.add_argument('dst', help='output checkpoint path')
-    parser.add_argument(
-        '--force', action='store_true', help='overwrite an existing dst')
+        'mmpretrain / BlockFeatureResNet layout.',
+        src_help='torchvision / TIMM checkpoint (.pth)')
     return parser.parse_args(argv)
-
-
-def load_weights(path: str) -> Mapping[str, torch.Tensor]:
-    """Read a checkpoint's state dict (plain, or under model/state_dict)."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path} does not exist: pass the path of '
-                                'the downloaded checkpoint.')
-    try:
-        ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as exc:  # torch raises several types here
-        raise ValueError(f'{path} cannot be read as a PyTorch checkpoint '
-                         f'of tensors: {exc}') from exc
-    if not isinstance(ckpt, dict):
-        raise ValueError(f'{path} holds a {type(ckpt).__name__}, not a state '
-                         'dict.')
-    for key in ('model', 'state_dict'):
-        if isinstance(ckpt.get(key), dict):
-            ckpt = ckpt[key]
-            break
-    if ckpt and all(k.startswith('module.') for k in ckpt):
-        ckpt = OrderedDict((k[len('module.'):], v) for k, v in ckpt.items())
-    return ckpt
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     args = parse_args(argv)
     try:
-        if osp.exists(args.dst) and not args.force:
-            raise FileExistsError(f'{args.dst} exists; pass --force to '
-                                  'overwrite it.')
-        weights = load_weights(args.src)
-        try:
-            converted = convert_torchvision_resnet(weights)
-        except ValueError as exc:
-            raise ValueError(f'{args.src}: {exc}') from exc
+        weights, converted = convert_checkpoint_file(
+            args.src,
+            args.dst,
+            convert_torchvision_resnet,
+            meta=META,
+            force=args.force)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         raise SystemExit(f'resnet2mmpretrain: error: {exc}')
-    if osp.dirname(args.dst):
-        os.makedirs(osp.dirname(args.dst), exist_ok=True)
-    meta = dict(
-        converted_from=osp.basename(args.src),
-        converter='tools/model_converters/resnet2mmpretrain.py',
-        layout='BlockFeatureResNet')
-    torch.save(dict(state_dict=converted, meta=meta), args.dst)
     print(f'Converted {len(weights)} tensors of {args.src} (classifier '
           f'fc dropped) into {len(converted)} and wrote {args.dst}')
 

@@ -6,6 +6,7 @@ from mmpretrain.models import ResNet
 from mmpretrain.models.backbones.resnet import Bottleneck
 
 from mmseg.registry import MODELS
+from .frozen_backbone_mixin import FrozenBackboneMixin
 
 # options of ResNet that BlockFeatureResNet decides itself
 _FIXED_OPTIONS = ('out_indices', 'num_stages')
@@ -26,7 +27,7 @@ def _bottleneck_pre_relu(block: Bottleneck, x: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class BlockFeatureResNet(ResNet):
+class BlockFeatureResNet(FrozenBackboneMixin, ResNet):
     """ResNet returning the output of every bottleneck, for DCAMA.
 
     `Deep Residual Learning for Image Recognition
@@ -102,44 +103,15 @@ class BlockFeatureResNet(ResNet):
             out_indices=(3, ),
             init_cfg=init_cfg,
             **kwargs)
-        self.frozen = frozen
         self.num_blocks = tuple(self.stage_blocks)
         self.out_channels = tuple(
             getattr(self, name)[-1].out_channels for name in self.res_layers)
-        if frozen:
-            self.requires_grad_(False)
-            self.train(False)
-
-    def train(self, mode: bool = True) -> 'BlockFeatureResNet':
-        """Set the train mode; a frozen backbone always stays in eval mode.
-
-        Args:
-            mode (bool): The requested mode. Defaults to True.
-
-        Returns:
-            BlockFeatureResNet: self.
-        """
-        super().train(False if self.frozen else mode)
-        return self
-
-    def forward(self, x: torch.Tensor) -> Tuple[List[torch.Tensor], ...]:
-        """Every bottleneck's pre-ReLU output, grouped per stage.
-
-        Args:
-            x (torch.Tensor): Images ``[N, 3, H, W]``.
-
-        Returns:
-            tuple[list[torch.Tensor]]: One list per stage, with
-            ``num_blocks[s]`` maps ``[N, out_channels[s], h_s, w_s]``
-            (strides 4, 8, 16, 32).
-        """
-        if self.frozen:
-            with torch.no_grad():
-                return self._block_features(x)
-        return self._block_features(x)
+        self._set_frozen(frozen)
 
     def _block_features(self,
                         x: torch.Tensor) -> Tuple[List[torch.Tensor], ...]:
+        """Every bottleneck's pre-ReLU output, per stage (strides 4, 8, 16,
+        32)."""
         if self.deep_stem:
             x = self.stem(x)
         else:

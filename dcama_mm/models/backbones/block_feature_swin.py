@@ -6,6 +6,7 @@ from mmpretrain.models import SwinTransformer
 from mmpretrain.models.utils import WindowMSA, resize_pos_embed
 
 from mmseg.registry import MODELS
+from .frozen_backbone_mixin import FrozenBackboneMixin
 
 _ARCH_KEYS = frozenset({'embed_dims', 'depths', 'num_heads'})
 # options of SwinTransformer that BlockFeatureSwin decides itself
@@ -40,7 +41,7 @@ def _check_arch(arch: Union[str, dict]) -> None:
 
 
 @MODELS.register_module()
-class BlockFeatureSwin(SwinTransformer):
+class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
     """Swin Transformer returning the output of every block, for DCAMA.
 
     `Swin Transformer: Hierarchical Vision Transformer using Shifted Windows
@@ -134,7 +135,6 @@ class BlockFeatureSwin(SwinTransformer):
             out_indices=(),
             init_cfg=init_cfg,
             **kwargs)
-        self.frozen = frozen
         self.num_blocks = tuple(self.depths)
         self.out_channels = tuple(self.num_features)
         for module in self.modules():
@@ -143,40 +143,12 @@ class BlockFeatureSwin(SwinTransformer):
                 del module.relative_position_index
                 module.register_buffer(
                     'relative_position_index', index, persistent=False)
-        if frozen:
-            self.requires_grad_(False)
-            self.train(False)
-
-    def train(self, mode: bool = True) -> 'BlockFeatureSwin':
-        """Set the train mode; a frozen backbone always stays in eval mode.
-
-        Args:
-            mode (bool): The requested mode. Defaults to True.
-
-        Returns:
-            BlockFeatureSwin: self.
-        """
-        super().train(False if self.frozen else mode)
-        return self
-
-    def forward(self, x: torch.Tensor) -> Tuple[List[torch.Tensor], ...]:
-        """Every block's output, grouped per stage.
-
-        Args:
-            x (torch.Tensor): Images ``[N, 3, H, W]``.
-
-        Returns:
-            tuple[list[torch.Tensor]]: One list per stage, with
-            ``num_blocks[s]`` maps ``[N, out_channels[s], h_s, w_s]``
-            (strides 4, 8, 16, 32, rounded up).
-        """
-        if self.frozen:
-            with torch.no_grad():
-                return self._block_features(x)
-        return self._block_features(x)
+        self._set_frozen(frozen)
 
     def _block_features(self,
                         x: torch.Tensor) -> Tuple[List[torch.Tensor], ...]:
+        """Every block's output, per stage (strides 4, 8, 16, 32, rounded
+        up)."""
         x, hw_shape = self.patch_embed(x)
         if self.use_abs_pos_embed:
             x = x + resize_pos_embed(self.absolute_pos_embed,
