@@ -23,6 +23,16 @@ STAMP_VERSION=3  # bump when the package set below changes
 
 log() { printf '[setup_env] %s\n' "$*"; }
 
+# openmim (`mim train/test dcama_mm ...`) looks for tools/ and configs/ under
+# <site-packages>/dcama_mm/.mim; a PEP 660 editable install has no package
+# folder there, so link the source package in (dcama_mm/.mim holds links to
+# ../../tools and ../../configs).
+link_for_mim() {
+    local site
+    site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+    [ -e "$site/dcama_mm" ] || ln -s "$ROOT/dcama_mm" "$site/dcama_mm"
+}
+
 if [ ! -x "$VENV/bin/python" ]; then
     log "creating virtual environment at $VENV"
     "$PYTHON" -m venv "$VENV"
@@ -34,6 +44,7 @@ STAMP="$VENV/.dcama_mm_setup_v${STAMP_VERSION}"
 if [ -f "$STAMP" ] && "$PY" -c 'import mmcv.ops, mmseg.models, mmpretrain.models' >/dev/null 2>&1; then
     # Already set up: only (re)register the project itself, which is cheap.
     "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT" >/dev/null
+    link_for_mim
     log "environment ready at $VENV (delete $STAMP to force a re-install)"
     exit 0
 fi
@@ -87,6 +98,7 @@ log "installing mmcv (with ops), mmengine, mmsegmentation, mmpretrain, pycocotoo
 
 log "installing dcama_mm in editable mode"
 "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+link_for_mim
 
 "$PY" -c 'import mmcv.ops, mmseg.models, mmpretrain.models, pycocotools, dcama_mm' \
     || { log "ERROR: the stack does not import; see the messages above"; exit 1; }

@@ -1,0 +1,19 @@
+# DCAMA with a frozen Swin-B backbone on COCO-20i fold 3, trained on 1-shot
+# episodes of 384x384 with 12 episodes per GPU on 4 GPUs (the reference
+# setting: SGD lr 1e-3, constant; validation every epoch, best checkpoint
+# by validation mIoU).
+#
+#   bash tools/dist_train.sh configs/dcama_swinb_coco_fold3.py 4
+#   python tools/test.py configs/dcama_swinb_coco_fold3.py CKPT
+#   python tools/test.py configs/dcama_swinb_coco_fold3_5shot.py CKPT   # 5-shot
+_base_ = [
+    './_base_/models/dcama_swinb.py',
+    './_base_/datasets/coco20i.py',
+    './_base_/default_runtime.py',
+    './_base_/schedules/schedule_50e.py',
+]
+
+fold = 3
+train_dataloader = dict(dataset=dict(fold=fold))
+val_dataloader = dict(dataset=dict(fold=fold))
+test_dataloader = dict(dataset=dict(fold=fold))

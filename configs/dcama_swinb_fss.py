@@ -1,0 +1,14 @@
+# DCAMA with a frozen Swin-B backbone on FSS-1000, trained on 1-shot
+# episodes of 384x384 with 12 episodes per GPU on 4 GPUs (the reference
+# setting: SGD lr 1e-3, constant; validation every epoch, best checkpoint
+# by validation mIoU).
+#
+#   bash tools/dist_train.sh configs/dcama_swinb_fss.py 4
+#   python tools/test.py configs/dcama_swinb_fss.py CKPT
+#   python tools/test.py configs/dcama_swinb_fss_5shot.py CKPT   # 5-shot
+_base_ = [
+    './_base_/models/dcama_swinb.py',
+    './_base_/datasets/fss1000.py',
+    './_base_/default_runtime.py',
+    './_base_/schedules/schedule_200e.py',
+]
