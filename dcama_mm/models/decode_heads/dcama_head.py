@@ -84,9 +84,21 @@ class DCAMAHead(BaseDecodeHead):
         attn_drop (float): Dropout on the attention weights. Defaults to 0.5.
         pe_drop (float): Dropout after the positional encoding. Defaults to
             0.5.
-        attn_impl (str): ``'fused'`` (scaled_dot_product_attention) or
-            ``'naive'`` (explicit softmax); equal results. Defaults to
+        attn_impl (str): Attention kernel, equal results up to float
+            round-off (see :class:`DCAMAAttention`): ``'fused'`` (scale
+            folded into the query projection; flash kernel with a
+            zero-padded value at inference, never materialising the scores;
+            one-pass backward in training), ``'sdpa'``
+            (:func:`torch.nn.functional.scaled_dot_product_attention` with
+            the one-channel value) or ``'naive'`` (the reference's explicit
+            scores, division, softmax and product). Defaults to
             ``'fused'``.
+        fast_dropout (bool): With ``attn_impl='fused'`` in training, draw
+            the attention dropout masks as ``rand >= p`` (same distribution,
+            faster, bool masks) rather than as
+            :func:`torch.nn.functional.dropout` does; False gives the same
+            masks as ``'naive'`` for the same random state. Defaults to
+            True.
         channels (int): Channels of the fused coarse-mask features.
             Defaults to 128.
         num_classes (int): Must be 2 (background, foreground). Defaults to 2.
@@ -110,6 +122,7 @@ class DCAMAHead(BaseDecodeHead):
                  attn_drop: float = 0.5,
                  pe_drop: float = 0.5,
                  attn_impl: str = 'fused',
+                 fast_dropout: bool = True,
                  channels: int = 128,
                  num_classes: int = 2,
                  norm_groups: int = 4,
@@ -156,7 +169,7 @@ class DCAMAHead(BaseDecodeHead):
             SinusoidalPositionalEncoding(c, dropout=pe_drop)
             for c in in_channels[1:])
         self.attentions = nn.ModuleList(
-            DCAMAAttention(c, num_heads, attn_drop, attn_impl)
+            DCAMAAttention(c, num_heads, attn_drop, attn_impl, fast_dropout)
             for c in in_channels[1:])
         mid = (16, 64, channels)
         self.mask_convs = nn.ModuleList([

@@ -1,0 +1,200 @@
+"""The switchable speed-ups of DCAMAHead equal the straightforward path.
+
+``attn_impl='naive'`` writes the reference's attention out (scores, division
+by sqrt(d_k), softmax, dropout, product); ``'sdpa'`` and ``'fused'`` (the
+default: scale folded into the query projection, flash kernel with a padded
+value at inference, one-pass backward in training) must give the same
+outputs and gradients, with the same random state also in training mode
+(the same dropout masks).
+"""
+import pytest
+import torch
+import torch.nn.functional as F
+
+import dcama_mm  # noqa: F401
+from dcama_mm.models import DCAMAHead
+from dcama_mm.models.layers import DCAMAAttention
+from dcama_mm.models.layers.dcama_attention import ATTN_IMPLS
+
+IN_CHANNELS = (16, 32, 64, 128)
+NUM_BLOCKS = (2, 2, 3, 2)
+
+
+def _attentions(channels=64, heads=8, drop=0.5, fast_dropout=False):
+    torch.manual_seed(0)
+    modules = {
+        impl: DCAMAAttention(channels, heads, drop, impl, fast_dropout)
+        for impl in ATTN_IMPLS
+    }
+    for module in modules.values():
+        module.load_state_dict(modules['naive'].state_dict())
+    return modules
+
+
+def _tokens(batch, lq, lk, channels, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.randn(batch, lq, channels, generator=gen),
+            torch.randn(batch, lk, channels, generator=gen),
+            torch.rand(batch, lk, generator=gen))
+
+
+@pytest.mark.parametrize('batch,lq,lk', [(1, 37, 37), (2, 24, 115)])
+def test_attention_inference_equal(batch, lq, lk):
+    modules = _attentions()
+    query, key, value = _tokens(batch, lq, lk, 64)
+    with torch.no_grad():
+        outs = {n: m.eval()(query, key, value) for n, m in modules.items()}
+    assert outs['naive'].shape == (batch, lq)
+    for impl in ('fused', 'sdpa'):
+        torch.testing.assert_close(
+            outs[impl], outs['naive'], rtol=1e-5, atol=1e-6)
+
+
+def _train_run(module, query, key, value, seed):
+    query = query.clone().requires_grad_()
+    key = key.clone().requires_grad_()
+    module.train().zero_grad(set_to_none=True)
+    torch.manual_seed(seed)
+    out = module(query, key, value)
+    weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+    (out * weights).sum().backward()
+    grads = [query.grad, key.grad] + [p.grad for p in module.parameters()]
+    return out.detach(), grads
+
+
+@pytest.mark.parametrize('drop', [0.0, 0.5])
+def test_attention_training_equal_outputs_and_gradients(drop):
+    modules = _attentions(drop=drop)
+    query, key, value = _tokens(2, 20, 45, 64, seed=1)
+    expected, expected_grads = _train_run(modules['naive'], query, key,
+                                          value, seed=3)
+    for impl in ('fused', 'sdpa'):
+        out, grads = _train_run(modules[impl], query, key, value, seed=3)
+        torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-6)
+        for grad, ref in zip(grads, expected_grads):
+            torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-6)
+    if drop > 0:  # the dropout really acted: another seed differs
+        other, _ = _train_run(modules['fused'], query, key, value, seed=4)
+        assert not torch.allclose(other, expected)
+
+
+def test_fast_dropout_masks_and_gradients():
+    """``fast_dropout``: masks ``rand >= p``, exact output and gradients."""
+    import math
+    drop, heads, channels = 0.5, 8, 64
+    module = _attentions(drop=drop, fast_dropout=True)['fused']
+    query, key, value = _tokens(2, 30, 50, channels, seed=4)
+    out, grads = _train_run(module, query, key, value, seed=9)
+
+    # the same computation written out, with the mask drawn as documented
+    q = query.clone().requires_grad_()
+    k = key.clone().requires_grad_()
+    module.zero_grad(set_to_none=True)
+
+    def split(x):
+        return x.view(2, -1, heads, channels // heads).transpose(1, 2)
+
+    scores = split(module.query_proj(q)) @ split(module.key_proj(k)).transpose(
+        -2, -1) / math.sqrt(channels // heads)
+    weights = scores.softmax(-1)
+    torch.manual_seed(9)
+    keep = torch.rand_like(weights) >= drop
+    assert 0.45 < keep.float().mean() < 0.55
+    expected = (weights * keep / (1 - drop) @ value[:, None, :, None]).mean(
+        1).squeeze(-1)
+    weights_out = torch.linspace(-1, 1, expected.numel()).view_as(expected)
+    (expected * weights_out).sum().backward()
+    expected_grads = [q.grad, k.grad] + [p.grad for p in module.parameters()]
+    torch.testing.assert_close(out, expected.detach(), rtol=1e-5, atol=1e-6)
+    for grad, ref in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-6)
+
+
+def test_fused_backward_gradcheck():
+    """The hand-written backward against finite differences (float64)."""
+    from dcama_mm.models.layers.dcama_attention import _MaskAggregation
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 2, 5, 3, dtype=torch.float64, generator=gen)
+    k = torch.randn(1, 2, 7, 3, dtype=torch.float64, generator=gen)
+    v = torch.rand(1, 7, dtype=torch.float64, generator=gen)
+    q.requires_grad_()
+    k.requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, b: _MaskAggregation.apply(a, b, v, 0.0, True), (q, k))
+
+
+def test_fused_in_train_mode_without_grad():
+    """Dropout active but no graph: the custom kernel, same masks."""
+    modules = _attentions()
+    query, key, value = _tokens(1, 16, 16, 64, seed=2)
+    outs = {}
+    for impl in ('fused', 'naive'):
+        torch.manual_seed(7)
+        with torch.no_grad():
+            outs[impl] = modules[impl].train()(query, key, value)
+    torch.testing.assert_close(outs['fused'], outs['naive'], rtol=1e-5,
+                               atol=1e-6)
+
+
+def _head_features(batch, shots, size, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    h, w = size
+    query, support = [], []
+    for s, (c, n) in enumerate(zip(IN_CHANNELS, NUM_BLOCKS)):
+        hs, ws = h // 4 // 2**s, w // 4 // 2**s
+        query.append(
+            [torch.randn(batch, c, hs, ws, generator=gen) for _ in range(n)])
+        support.append([
+            torch.randn(batch, shots, c, hs, ws, generator=gen)
+            for _ in range(n)
+        ])
+    coarse = torch.rand(batch, shots, 3, 4, generator=gen)
+    masks = (F.interpolate(coarse, size, mode='bilinear') > 0.5).float()
+    return tuple(query), tuple(support), masks
+
+
+def _heads():
+    torch.manual_seed(0)
+    heads = {
+        impl: DCAMAHead(
+            IN_CHANNELS, NUM_BLOCKS, attn_impl=impl, fast_dropout=False)
+        for impl in ATTN_IMPLS
+    }
+    for head in heads.values():
+        head.load_state_dict(heads['naive'].state_dict())
+    return heads
+
+
+def test_head_inference_equal_k_shot_non_square():
+    heads = _heads()
+    inputs = _head_features(2, 3, (64, 96), seed=5)
+    with torch.no_grad():
+        outs = {n: h.eval()(inputs) for n, h in heads.items()}
+    assert outs['naive'].shape == (2, 2, 64, 96)
+    for impl in ('fused', 'sdpa'):
+        torch.testing.assert_close(
+            outs[impl], outs['naive'], rtol=1e-4, atol=1e-4)
+
+
+def test_head_training_step_equal():
+    heads = _heads()
+    inputs = _head_features(1, 2, (64, 64), seed=6)
+    target = torch.randint(0, 2, (1, 64, 64),
+                           generator=torch.Generator().manual_seed(0))
+    results = {}
+    for impl, head in heads.items():
+        head.train()
+        torch.manual_seed(11)
+        logits = head(inputs)
+        F.cross_entropy(logits, target).backward()
+        results[impl] = (logits.detach(),
+                         {n: p.grad
+                          for n, p in head.named_parameters()})
+    logits, grads = results['naive']
+    for impl in ('fused', 'sdpa'):
+        torch.testing.assert_close(
+            results[impl][0], logits, rtol=1e-4, atol=1e-4)
+        for name, grad in grads.items():
+            torch.testing.assert_close(
+                results[impl][1][name], grad, rtol=1e-3, atol=1e-5,
+                msg=lambda m, n=name: f'{impl} {n}: {m}')
