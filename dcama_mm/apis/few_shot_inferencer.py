@@ -31,7 +31,7 @@ IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
 #: Colours (BGR) of the overlay: the query's predicted mask and the support
 #: masks.
 QUERY_COLOR = (40, 40, 230)
-SUPPORT_COLOR = (230, 120, 30)
+SUPPORT_COLOR = (0, 215, 255)  # BGR gold: stands out on most textures
 
 
 class FewShotInferencer:
@@ -522,11 +522,15 @@ def draw_few_shot_overlay(query_img: np.ndarray,
     gap = max(cell // 16, 2)
     panel = np.full((height, gap + cols * (cell + gap), 3), 255, np.uint8)
     for k, (img, mask) in enumerate(zip(support_imgs, support_masks)):
-        thumb = _tint(img, mask, SUPPORT_COLOR, alpha)
-        scale = cell / max(thumb.shape[:2])
-        th = max(int(round(thumb.shape[0] * scale)), 1)
-        tw = max(int(round(thumb.shape[1] * scale)), 1)
-        thumb = mmcv.imresize(thumb, (tw, th), interpolation='area')
+        scale = cell / max(img.shape[:2])
+        th = max(int(round(img.shape[0] * scale)), 1)
+        tw = max(int(round(img.shape[1] * scale)), 1)
+        # Tint after shrinking, so that the mask's outline stays visible.
+        thumb = _tint(
+            mmcv.imresize(img, (tw, th), interpolation='area'),
+            mmcv.imresize(
+                mask.astype(np.uint8), (tw, th), interpolation='nearest'),
+            SUPPORT_COLOR, alpha)
         row, col = k % rows, k // rows
         y0 = row * cell + (cell - th) // 2
         x0 = gap + col * (cell + gap) + (cell - tw) // 2
