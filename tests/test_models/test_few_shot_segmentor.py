@@ -185,6 +185,43 @@ def test_training_step_updates_head_only():
     assert sorted(changed) == sorted(head_params)
 
 
+def test_unfrozen_backbone_trains_with_the_head():
+    from mmseg.registry import MODELS
+    cfg = model_cfg('r50')
+    cfg['backbone']['frozen'] = False
+    model = MODELS.build(cfg)
+    model.train()
+    assert model.backbone.training
+    optim_wrapper = OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(
+            type='FewShotOptimWrapperConstructor',
+            optim_wrapper_cfg=dict(
+                type='OptimWrapper',
+                optimizer=dict(type='SGD', lr=0.1))))(model)
+    in_optim = {
+        id(p)
+        for g in optim_wrapper.optimizer.param_groups for p in g['params']
+    }
+    assert in_optim == {id(p) for p in model.parameters()}
+    query, samples = _samples(2, 1, (64, 64), seed=8)
+    data = dict(
+        inputs=[((q + 2) * 50).clamp(0, 255).to(torch.uint8) for q in query],
+        data_samples=[s for s in samples])
+    for sample in samples:
+        sample.support_imgs = ((sample.support_imgs + 2) * 50).clamp(
+            0, 255).to(torch.uint8)
+    losses = model.train_step(data, optim_wrapper)
+    assert torch.isfinite(losses['loss'])
+    # A backward pass reaches every backbone parameter (what DDP requires of
+    # every trainable parameter); the optimizer step above updated them.
+    processed = model.data_preprocessor(data, True)
+    loss = sum(v for k, v in model(**processed, mode='loss').items()
+               if k.startswith('loss'))
+    loss.backward()
+    for name, param in model.backbone.named_parameters():
+        assert param.grad is not None, name
+
+
 def test_model_mismatch_is_reported():
     cfg = model_cfg('r50')
     cfg['decode_head']['num_blocks'] = (3, 4, 23, 3)

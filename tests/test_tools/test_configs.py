@@ -97,4 +97,4 @@ def test_demo_config_is_small():
     assert cfg.model.backbone.init_cfg is None  # random, nothing to fetch
     assert cfg.train_dataloader.dataset.data_root == 'data/synthetic_coco'
     assert cfg.test_dataloader.dataset.fold == 0
-    assert cfg.train_cfg.max_epochs <= 10
+    assert cfg.train_cfg.max_epochs <= 30

@@ -95,7 +95,10 @@ class FewShotSegmentor(BaseSegmentor):
     # features
     # ------------------------------------------------------------------
     def extract_feat(self, inputs: Tensor) -> BlockFeatures:
-        """Block features of the frozen backbone (no gradients).
+        """Block features of the backbone.
+
+        A frozen backbone (the default, as in DCAMA) runs without gradients;
+        one built with ``frozen=False`` is trained with the head.
 
         Args:
             inputs (Tensor): Normalised images ``[N, 3, H, W]``.
@@ -103,8 +106,10 @@ class FewShotSegmentor(BaseSegmentor):
         Returns:
             tuple[list[Tensor]]: 4 lists of ``[N, C_s, h_s, w_s]``.
         """
-        with torch.no_grad():
-            return self.backbone(inputs)
+        if getattr(self.backbone, 'frozen', True):
+            with torch.no_grad():
+                return self.backbone(inputs)
+        return self.backbone(inputs)
 
     @staticmethod
     def _check_images(name: str, imgs: Tensor, rank: int) -> None:
