@@ -41,7 +41,8 @@ test_pipeline = [
     dict(type='PackFewShotInputs'),
 ]
 model = dict(
-    backbone=dict(base_channels=8, stem_channels=8),
+    # frozen, as in the paper's configs (the demo trains its backbone)
+    backbone=dict(base_channels=8, stem_channels=8, frozen=True),
     decode_head=dict(in_channels=(32, 64, 128, 256)))
 train_dataloader = dict(
     batch_size=2,
