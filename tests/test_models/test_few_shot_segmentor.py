@@ -139,6 +139,17 @@ def test_predict_at_network_and_original_size():
                            resized.argmax(0))
 
 
+def _uint8_batch(seed: int) -> dict:
+    """A dataloader-style batch of 2 1-shot 64x64 episodes (uint8 images)."""
+    query, samples = _samples(2, 1, (64, 64), seed=seed)
+    for sample in samples:
+        sample.support_imgs = ((sample.support_imgs + 2) * 50).clamp(
+            0, 255).to(torch.uint8)
+    return dict(
+        inputs=[((q + 2) * 50).clamp(0, 255).to(torch.uint8) for q in query],
+        data_samples=list(samples))
+
+
 def test_training_step_updates_head_only():
     model = build_segmentor('r50')
     model.train()
@@ -159,13 +170,7 @@ def test_training_step_updates_head_only():
     assert in_optim == {id(p) for p in model.decode_head.parameters()}
 
     before = copy.deepcopy(model.state_dict())
-    query, samples = _samples(2, 1, (64, 64), seed=8)
-    data = dict(
-        inputs=[((q + 2) * 50).clamp(0, 255).to(torch.uint8) for q in query],
-        data_samples=[s for s in samples])
-    for sample in samples:
-        sample.support_imgs = ((sample.support_imgs + 2) * 50).clamp(
-            0, 255).to(torch.uint8)
+    data = _uint8_batch(seed=8)
     log_vars = model.train_step(data, optim_wrapper)
     assert torch.isfinite(log_vars['loss'])
     for name, param in model.backbone.named_parameters():
@@ -203,13 +208,7 @@ def test_unfrozen_backbone_trains_with_the_head():
         for g in optim_wrapper.optimizer.param_groups for p in g['params']
     }
     assert in_optim == {id(p) for p in model.parameters()}
-    query, samples = _samples(2, 1, (64, 64), seed=8)
-    data = dict(
-        inputs=[((q + 2) * 50).clamp(0, 255).to(torch.uint8) for q in query],
-        data_samples=[s for s in samples])
-    for sample in samples:
-        sample.support_imgs = ((sample.support_imgs + 2) * 50).clamp(
-            0, 255).to(torch.uint8)
+    data = _uint8_batch(seed=8)
     losses = model.train_step(data, optim_wrapper)
     assert torch.isfinite(losses['loss'])
     # A backward pass reaches every backbone parameter (what DDP requires of
