@@ -37,8 +37,16 @@ def build_reference(backbone: str, seed: int = 0) -> ReferenceDCAMA:
     return model.eval()
 
 
-def model_cfg(backbone: str, attn_impl: str = 'fused') -> Dict:
-    """The dcama_mm model config equal to :func:`build_reference`'s."""
+def model_cfg(backbone: str,
+              attn_impl: str = 'fused',
+              fast: bool = True) -> Dict:
+    """The dcama_mm model config equal to :func:`build_reference`'s.
+
+    ``fast=True`` turns on the speed switches the shipped configs use
+    (oneDNN linears, SDPA window attention, one backbone image at a time on
+    the CPU); ``fast=False`` turns all of them off (the straightforward
+    computation; ``attn_impl`` still picks the head's attention).
+    """
     if backbone == 'swin':
         channels = tuple(_SWIN['embed_dim'] * 2**i for i in range(4))
         blocks = tuple(_SWIN['depths'])
@@ -49,7 +57,9 @@ def model_cfg(backbone: str, attn_impl: str = 'fused') -> Dict:
                 depths=list(_SWIN['depths']),
                 num_heads=list(_SWIN['num_heads'])),
             img_size=IMG_SIZE['swin'],
-            window_size=_SWIN['window_size'])
+            window_size=_SWIN['window_size'],
+            attn_impl='sdpa' if fast else 'mmpretrain',
+            linear_impl='onednn' if fast else 'torch')
     else:
         depth = int(backbone[1:])
         channels = tuple(_RESNET_BASE * 4 * 2**i for i in range(4))
@@ -71,15 +81,19 @@ def model_cfg(backbone: str, attn_impl: str = 'fused') -> Dict:
             type='DCAMAHead',
             in_channels=channels,
             num_blocks=blocks,
-            attn_impl=attn_impl),
+            attn_impl=attn_impl,
+            linear_impl='onednn' if fast else 'torch'),
+        cpu_backbone_batch_size=1 if fast else None,
         test_cfg=dict())
 
 
-def build_segmentor(backbone: str, attn_impl: str = 'fused'):
+def build_segmentor(backbone: str,
+                    attn_impl: str = 'fused',
+                    fast: bool = True):
     """An (untrained) FewShotSegmentor of the tiny config, in eval mode."""
     from mmseg.registry import MODELS
     import dcama_mm  # noqa: F401
-    return MODELS.build(model_cfg(backbone, attn_impl)).eval()
+    return MODELS.build(model_cfg(backbone, attn_impl, fast)).eval()
 
 
 def random_episode(batch: int, shots: int, size: Tuple[int, int],

@@ -198,3 +198,28 @@ def test_head_training_step_equal():
             torch.testing.assert_close(
                 results[impl][1][name], grad, rtol=1e-3, atol=1e-5,
                 msg=lambda m, n=name: f'{impl} {n}: {m}')
+
+
+def test_onednn_projections_equal_f_linear():
+    """linear_impl='onednn' (the default) gives the projections of
+    linear_impl='torch' at inference; with gradients both run F.linear."""
+    torch.manual_seed(0)
+    torch_impl = DCAMAAttention(64, 8, 0.5, 'fused', linear_impl='torch')
+    onednn = DCAMAAttention(64, 8, 0.5, 'fused')
+    onednn.load_state_dict(torch_impl.state_dict())
+    assert onednn.linear_impl == 'onednn'
+    assert "linear_impl='onednn'" in repr(onednn)
+    query, key, value = _tokens(2, 40, 90, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            onednn.eval()(query, key, value),
+            torch_impl.eval()(query, key, value),
+            rtol=1e-5,
+            atol=1e-6)
+    outs = []
+    for module in (torch_impl, onednn):
+        torch.manual_seed(3)
+        outs.append(module.train()(query, key, value))
+    torch.testing.assert_close(outs[1], outs[0])
+    with pytest.raises(ValueError, match='linear_impl must be one of'):
+        DCAMAAttention(64, 8, linear_impl='mkl')

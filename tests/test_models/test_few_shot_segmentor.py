@@ -58,6 +58,67 @@ def test_naive_attention_equals_fused():
             atol=1e-5)
 
 
+@pytest.mark.parametrize('backbone', ['swin', 'r50'])
+def test_speed_switches_equal_straightforward_path(backbone):
+    """Every speed switch on (the shipped configs: oneDNN linears, SDPA
+    window attention, fused head attention, one backbone image at a time)
+    equals every switch off (mmpretrain's window attention, F.linear, the
+    reference's explicit attention, one backbone batch)."""
+    _, fast = _pair(backbone)
+    plain = build_segmentor(backbone, attn_impl='naive', fast=False)
+    plain.load_state_dict(fast.state_dict())
+    assert fast.cpu_backbone_batch_size == 1
+    query, supports, masks = random_episode(2, 3, (64, 64), seed=5)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            fast.predict_logits(query, supports, masks),
+            plain.predict_logits(query, supports, masks),
+            rtol=1e-5,
+            atol=1e-5)
+
+
+def test_cpu_backbone_batch_size_splits_the_backbone_batch():
+    _, segmentor = _pair('r50')
+    sizes = []
+    handle = segmentor.backbone.register_forward_pre_hook(
+        lambda module, args: sizes.append(args[0].shape[0]))
+    query, supports, masks = random_episode(2, 2, (64, 64), seed=6)
+    try:
+        with torch.no_grad():
+            segmentor.predict_logits(query, supports, masks)
+            segmentor.cpu_backbone_batch_size = 4
+            segmentor.predict_logits(query, supports, masks)
+            segmentor.cpu_backbone_batch_size = None
+            segmentor.predict_logits(query, supports, masks)
+    finally:
+        segmentor.cpu_backbone_batch_size = 1
+        handle.remove()
+    assert sizes == [1] * 6 + [4, 2] + [6]
+
+
+def test_cpu_backbone_batch_size_not_applied_to_a_training_backbone():
+    """BatchNorm in train mode needs the whole batch: no splitting."""
+    cfg = copy.deepcopy(model_cfg('r50'))
+    cfg['backbone']['frozen'] = False
+    segmentor = MODELS.build(cfg).train()
+    sizes = []
+    segmentor.backbone.register_forward_pre_hook(
+        lambda module, args: sizes.append(args[0].shape[0]))
+    query, supports, masks = random_episode(2, 1, (64, 64), seed=7)
+    segmentor.predict_logits(query, supports, masks)
+    segmentor.eval()
+    with torch.no_grad():
+        segmentor.predict_logits(query, supports, masks)
+    assert sizes == [4, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize('value', [0, -1, 1.5, True, '2'])
+def test_cpu_backbone_batch_size_is_checked(value):
+    cfg = dict(model_cfg('r50'), cpu_backbone_batch_size=value)
+    with pytest.raises(ValueError, match='cpu_backbone_batch_size'):
+        MODELS.build(cfg)
+
+
 def test_batch_episodes_are_independent():
     """Episode b of a batch gives the logits it gives alone (per-episode
     support concatenation, unlike the reference's batch>1, K>1 reshape)."""

@@ -96,7 +96,12 @@ def test_inference_figures(tool, tiny_cfg, tmp_path):
     out = str(tmp_path / 'figures.json')
     r, lines = _run(tool, tiny_cfg, '--shots', '2', '--batch', '2', out=out)
     assert r['mode'] == 'inference' and r['shots'] == 2 and r['batch'] == 2
-    assert r['options'] == {'decode_head.attn_impl': "'fused'"}
+    assert r['options'] == {
+        'cpu_backbone_batch_size': '1',
+        'decode_head.attn_impl': "'fused'",
+        'decode_head.linear_impl': "'onednn'",
+        'decode_head.fast_dropout': 'True'
+    }
     _check_common(r, batch=2)
     with open(out) as f:
         assert json.load(f) == json.loads(json.dumps(r))
@@ -110,9 +115,17 @@ def test_inference_figures(tool, tiny_cfg, tmp_path):
 
 def test_train_figures(tool, tiny_cfg):
     r, lines = _run(tool, tiny_cfg, '--train', '--no-flops', '--cfg-options',
-                    'model.decode_head.attn_impl=naive')
+                    'model.decode_head.attn_impl=naive',
+                    'model.cpu_backbone_batch_size=None')
     assert r['mode'] == 'train'
-    assert r['options'] == {'decode_head.attn_impl': "'naive'"}
+    assert r['options'] == {
+        'cpu_backbone_batch_size': 'None',
+        'decode_head.attn_impl': "'naive'",
+        'decode_head.linear_impl': "'onednn'",
+        'decode_head.fast_dropout': 'True'
+    }
+    assert ('options    : cpu_backbone_batch_size=None, '
+            "decode_head.attn_impl='naive'") in '\n'.join(lines)
     _check_common(r, batch=1, flops=False)
     assert any(line.startswith('episode') and 'training step' in line
                for line in lines)

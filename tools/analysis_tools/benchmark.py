@@ -52,15 +52,6 @@ from torch import Tensor
 from torch.utils import flop_counter
 
 GiB = 1024**3
-# Architecture keys of the head config; the other keys (speed switches such
-# as ``attn_impl``) are printed with the results.
-_HEAD_ARCH_KEYS = frozenset(
-    ('type', 'in_channels', 'num_blocks', 'num_heads', 'attn_drop',
-     'pe_drop', 'channels', 'num_classes', 'norm_groups', 'loss_decode',
-     'ignore_index', 'align_corners', 'init_cfg'))
-_SEGMENTOR_SKIP_KEYS = frozenset(('type', 'backbone', 'decode_head',
-                                  'data_preprocessor', 'train_cfg',
-                                  'test_cfg', 'init_cfg'))
 _AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
@@ -249,10 +240,22 @@ def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape,
                                                  value_shape)
 
 
+def _onednn_linear_flop(input_shape, weight_shape, *args, out_shape=None,
+                       **kwargs) -> int:
+    rows = 1
+    for size in input_shape[:-1]:
+        rows *= size
+    return 2 * rows * weight_shape[0] * weight_shape[1]
+
+
 def _flop_formulas() -> Dict[object, Callable]:
-    """Formulas for kernels FlopCounterMode does not know (CPU attention)."""
+    """Formulas for kernels FlopCounterMode does not know (CPU attention,
+    oneDNN linear)."""
     aten = torch.ops.aten
     formulas = {}
+    if hasattr(torch.ops.mkldnn, '_linear_pointwise'):
+        formulas[torch.ops.mkldnn._linear_pointwise] = \
+            _onednn_linear_flop
     for name, fn in (('_scaled_dot_product_flash_attention_for_cpu',
                       _cpu_sdpa_flop),
                      ('_scaled_dot_product_flash_attention_for_cpu_backward',
@@ -370,22 +373,28 @@ def _split_features(feats, batch: int, shots: int):
     return query, support
 
 
-def head_options(cfg: Config) -> Dict[str, object]:
-    """The non-architectural settings of the segmentor and its head.
+def speed_options(model: nn.Module) -> Dict[str, object]:
+    """The speed switches of a built segmentor, as they are in effect.
 
     Args:
-        cfg (Config): The config.
+        model (nn.Module): The segmentor.
 
     Returns:
-        dict: e.g. ``{'decode_head.attn_impl': 'fused'}``.
+        dict: e.g. ``{'cpu_backbone_batch_size': 1, 'backbone.attn_impl':
+        'sdpa', ..., 'decode_head.attn_impl': 'fused'}``.
     """
     options = {}
-    for key, value in cfg.model.items():
-        if key not in _SEGMENTOR_SKIP_KEYS:
-            options[key] = value
-    for key, value in cfg.model.get('decode_head', {}).items():
-        if key not in _HEAD_ARCH_KEYS:
-            options[f'decode_head.{key}'] = value
+    if hasattr(model, 'cpu_backbone_batch_size'):
+        options['cpu_backbone_batch_size'] = model.cpu_backbone_batch_size
+    for name in ('attn_impl', 'linear_impl'):
+        if hasattr(model.backbone, name):
+            options[f'backbone.{name}'] = getattr(model.backbone, name)
+    head = model.decode_head
+    attentions = getattr(head, 'attentions', None)
+    if attentions:
+        for name in ('attn_impl', 'linear_impl', 'fast_dropout'):
+            if hasattr(attentions[0], name):
+                options[f'decode_head.{name}'] = getattr(attentions[0], name)
     return options
 
 
@@ -533,7 +542,7 @@ def run_benchmark(cfg: Config,
         model=f'{type(model).__name__}({type(model.backbone).__name__} + '
         f'{type(head).__name__})',
         options={k: repr(v)
-                 for k, v in head_options(cfg).items()},
+                 for k, v in speed_options(model).items()},
         mode='train' if train else 'inference',
         shots=shots,
         batch=batch,

@@ -23,6 +23,10 @@ model = dict(
         img_size=384,
         window_size=12,
         frozen=True,
+        # speed switches, equal results up to float round-off:
+        # 'sdpa' | 'mmpretrain' window attention; 'onednn' | 'torch' linears
+        attn_impl='sdpa',
+        linear_impl='onednn',
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/'
@@ -34,7 +38,10 @@ model = dict(
         num_heads=8,
         attn_drop=0.5,
         pe_drop=0.5,
+        # speed switches, equal results up to float round-off:
+        # 'fused' | 'sdpa' | 'naive' attention; 'onednn' | 'torch' projections
         attn_impl='fused',
+        linear_impl='onednn',
         channels=128,
         num_classes=2,
         # mean over the non-ignored pixels (PASCAL-5i boundaries are 255)
@@ -45,6 +52,9 @@ model = dict(
             avg_non_ignore=True),
         ignore_index=255,
         align_corners=True),
+    # on the CPU, run the backbone one image at a time (faster than one
+    # batch of query + supports there; None: one batch). GPUs ignore it.
+    cpu_backbone_batch_size=1,
     train_cfg=dict(),
     # resize_to_original=True: predict at each query's original size
     test_cfg=dict(resize_to_original=False))

@@ -2,15 +2,20 @@
 from typing import List, Optional, Tuple, Union
 
 import torch
+import torch.nn as nn
 from mmpretrain.models import SwinTransformer
 from mmpretrain.models.utils import WindowMSA, resize_pos_embed
 
 from mmseg.registry import MODELS
+from ..layers.onednn_linear import (CONVERTIBLE_LINEARS, LINEAR_IMPLS,
+                                  FastLinear)
+from ..layers.sdpa_window_msa import use_sdpa_window_attention
 from .frozen_backbone_mixin import FrozenBackboneMixin
 
 _ARCH_KEYS = frozenset({'embed_dims', 'depths', 'num_heads'})
 # options of SwinTransformer that BlockFeatureSwin decides itself
 _FIXED_OPTIONS = ('out_indices', 'out_after_downsample', 'pad_small_map')
+WINDOW_ATTN_IMPLS = ('sdpa', 'mmpretrain')
 
 
 def _check_arch(arch: Union[str, dict]) -> None:
@@ -86,6 +91,17 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
             eval mode whatever the requested mode (dropout and drop path
             off), and :meth:`forward` runs under :func:`torch.no_grad`. With
             False it is an ordinary trainable backbone. Defaults to True.
+        attn_impl (str): Window attention kernel, equal results up to float
+            round-off: ``'sdpa'`` (:class:`~dcama_mm.models.layers.
+            SDPAWindowMSA`: bias, mask, softmax and product in one fused
+            call) or ``'mmpretrain'`` (mmpretrain's explicit computation).
+            Defaults to ``'sdpa'``.
+        linear_impl (str): ``'onednn'``: the block linears run oneDNN's
+            fused kernel with the MLP's GELU in the same pass
+            (:class:`~dcama_mm.models.layers.FastLinear`; only for fp32
+            inference on the CPU, elsewhere the usual ``F.linear``);
+            ``'torch'``: plain ``nn.Linear`` + ``nn.GELU``. Equal up to
+            float round-off. Defaults to ``'onednn'``.
         init_cfg (dict, optional): Initialization config, e.g.
             ``dict(type='Pretrained', checkpoint='swin_b_384.pth')``.
             Defaults to None.
@@ -118,9 +134,17 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
                  window_size: int = 12,
                  drop_path_rate: float = 0.,
                  frozen: bool = True,
+                 attn_impl: str = 'sdpa',
+                 linear_impl: str = 'onednn',
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         _check_arch(arch)
+        if attn_impl not in WINDOW_ATTN_IMPLS:
+            raise ValueError(f'BlockFeatureSwin: attn_impl must be one of '
+                             f'{WINDOW_ATTN_IMPLS}, got {attn_impl!r}.')
+        if linear_impl not in LINEAR_IMPLS:
+            raise ValueError(f'BlockFeatureSwin: linear_impl must be one of '
+                             f'{LINEAR_IMPLS}, got {linear_impl!r}.')
         fixed = [key for key in _FIXED_OPTIONS if key in kwargs]
         if fixed:
             raise ValueError(
@@ -143,7 +167,26 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
                 del module.relative_position_index
                 module.register_buffer(
                     'relative_position_index', index, persistent=False)
+        self.attn_impl = attn_impl
+        self.linear_impl = linear_impl
+        if attn_impl == 'sdpa':
+            use_sdpa_window_attention(self)
+        if linear_impl == 'onednn':
+            self._use_fast_linears()
         self._set_frozen(frozen)
+
+    def _use_fast_linears(self) -> None:
+        """Make the block and patch-merging linears :class:`FastLinear`,
+        with each MLP's GELU fused into its first linear."""
+        for stage in self.stages:
+            for block in stage.blocks:
+                first = block.ffn.layers[0]  # Sequential(Linear, act, drop)
+                if type(first[1]) is nn.GELU and first[1].approximate == 'none':
+                    FastLinear.convert_(first[0], activation='gelu')
+                    first[1] = nn.Identity()
+            for module in stage.modules():
+                if type(module) in CONVERTIBLE_LINEARS:
+                    FastLinear.convert_(module)
 
     def _block_features(self,
                         x: torch.Tensor) -> Tuple[List[torch.Tensor], ...]:

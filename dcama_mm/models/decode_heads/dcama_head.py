@@ -99,6 +99,11 @@ class DCAMAHead(BaseDecodeHead):
             :func:`torch.nn.functional.dropout` does; False gives the same
             masks as ``'naive'`` for the same random state. Defaults to
             True.
+        linear_impl (str): With ``attn_impl='fused'``, ``'onednn'`` runs the
+            query/key projections on oneDNN's linear kernel at fp32 CPU
+            inference (:func:`~dcama_mm.models.layers.onednn_linear`),
+            ``'torch'`` on ``F.linear``. Equal up to float round-off.
+            Defaults to ``'onednn'``.
         channels (int): Channels of the fused coarse-mask features.
             Defaults to 128.
         num_classes (int): Must be 2 (background, foreground). Defaults to 2.
@@ -123,6 +128,7 @@ class DCAMAHead(BaseDecodeHead):
                  pe_drop: float = 0.5,
                  attn_impl: str = 'fused',
                  fast_dropout: bool = True,
+                 linear_impl: str = 'onednn',
                  channels: int = 128,
                  num_classes: int = 2,
                  norm_groups: int = 4,
@@ -169,7 +175,8 @@ class DCAMAHead(BaseDecodeHead):
             SinusoidalPositionalEncoding(c, dropout=pe_drop)
             for c in in_channels[1:])
         self.attentions = nn.ModuleList(
-            DCAMAAttention(c, num_heads, attn_drop, attn_impl, fast_dropout)
+            DCAMAAttention(c, num_heads, attn_drop, attn_impl, fast_dropout,
+                           linear_impl)
             for c in in_channels[1:])
         mid = (16, 64, channels)
         self.mask_convs = nn.ModuleList([

@@ -7,6 +7,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .onednn_linear import LINEAR_IMPLS, fast_linear
+
 ATTN_IMPLS = ('fused', 'sdpa', 'naive')
 
 
@@ -103,6 +105,11 @@ class DCAMAAttention(nn.Module):
             :func:`torch.nn.functional.dropout`'s draw. False reproduces the
             ``'naive'`` path's masks for the same random state. Defaults to
             True.
+        linear_impl (str): Only for ``'fused'``: ``'onednn'`` runs the query
+            and key projections on oneDNN's linear kernel where it applies
+            (fp32 CPU inference, :func:`~dcama_mm.models.layers.
+            fast_linear`), ``'torch'`` on ``F.linear``. Defaults to
+            ``'onednn'``.
     """
 
     def __init__(self,
@@ -110,7 +117,8 @@ class DCAMAAttention(nn.Module):
                  num_heads: int = 8,
                  attn_drop: float = 0.5,
                  attn_impl: str = 'fused',
-                 fast_dropout: bool = True) -> None:
+                 fast_dropout: bool = True,
+                 linear_impl: str = 'onednn') -> None:
         super().__init__()
         if embed_dims % num_heads != 0:
             raise ValueError(
@@ -119,12 +127,16 @@ class DCAMAAttention(nn.Module):
         if attn_impl not in ATTN_IMPLS:
             raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, got '
                              f'{attn_impl!r}.')
+        if linear_impl not in LINEAR_IMPLS:
+            raise ValueError(f'linear_impl must be one of {LINEAR_IMPLS}, '
+                             f'got {linear_impl!r}.')
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.head_dims = embed_dims // num_heads
         self.attn_drop_rate = attn_drop
         self.attn_impl = attn_impl
         self.fast_dropout = fast_dropout
+        self.linear_impl = linear_impl
         self.query_proj = nn.Linear(embed_dims, embed_dims)
         self.key_proj = nn.Linear(embed_dims, embed_dims)
         self.attn_drop = nn.Dropout(p=attn_drop)
@@ -168,10 +180,12 @@ class DCAMAAttention(nn.Module):
     def _forward_fused(self, query: Tensor, key: Tensor,
                        value: Tensor) -> Tensor:
         scale = 1 / math.sqrt(self.head_dims)
+        linear = fast_linear if self.linear_impl == 'onednn' else F.linear
         q = self._split_heads(
-            F.linear(query, self.query_proj.weight * scale,
-                     self.query_proj.bias * scale))
-        k = self._split_heads(self.key_proj(key))
+            linear(query, self.query_proj.weight * scale,
+                   self.query_proj.bias * scale))
+        k = self._split_heads(
+            linear(key, self.key_proj.weight, self.key_proj.bias))
         dropout = self.attn_drop_rate if self.training else 0.0
         needs_grad = torch.is_grad_enabled() and (q.requires_grad
                                                   or k.requires_grad)
@@ -190,4 +204,4 @@ class DCAMAAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
-                f'attn_impl={self.attn_impl!r}')
+                f'attn_impl={self.attn_impl!r}, linear_impl={self.linear_impl!r}')

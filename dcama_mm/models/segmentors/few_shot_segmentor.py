@@ -40,6 +40,15 @@ class FewShotSegmentor(BaseSegmentor):
         test_cfg (dict, optional): ``resize_to_original`` (bool): predict at
             each sample's ``ori_shape`` instead of the network size.
             Defaults to None (network size).
+        cpu_backbone_batch_size (int, optional): On the CPU, run the
+            backbone over at most this many images at a time (the query and
+            support images of a batch are otherwise one backbone batch) and
+            concatenate the features: the same result, faster, because a
+            batch of 6 384x384 images runs 15-30% slower per image than
+            batches of 1-2 on the CPU (the activations leave the caches).
+            GPUs always run the whole batch. Only applied while the backbone
+            is in eval mode (always so when frozen), where images are
+            independent. Defaults to None (one batch).
         init_cfg (dict | list[dict], optional): Initialisation config.
             Defaults to None.
     """
@@ -50,7 +59,15 @@ class FewShotSegmentor(BaseSegmentor):
                  data_preprocessor: OptConfigType = None,
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
+                 cpu_backbone_batch_size: Optional[int] = None,
                  init_cfg: OptMultiConfig = None) -> None:
+        if cpu_backbone_batch_size is not None and (
+                not isinstance(cpu_backbone_batch_size, int)
+                or isinstance(cpu_backbone_batch_size, bool)
+                or cpu_backbone_batch_size < 1):
+            raise ValueError(
+                'FewShotSegmentor: cpu_backbone_batch_size must be a positive '
+                f'integer or None, got {cpu_backbone_batch_size!r}.')
         if isinstance(data_preprocessor, dict):
             # mmseg's registry (not mmengine's, which BaseModel would use)
             # so that it builds without a default scope
@@ -64,6 +81,7 @@ class FewShotSegmentor(BaseSegmentor):
         self.out_channels = self.decode_head.out_channels
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
+        self.cpu_backbone_batch_size = cpu_backbone_batch_size
         self._check_compatible()
 
     def _check_compatible(self) -> None:
@@ -108,8 +126,18 @@ class FewShotSegmentor(BaseSegmentor):
         """
         if getattr(self.backbone, 'frozen', True):
             with torch.no_grad():
-                return self.backbone(inputs)
-        return self.backbone(inputs)
+                return self._run_backbone(inputs)
+        return self._run_backbone(inputs)
+
+    def _run_backbone(self, inputs: Tensor) -> BlockFeatures:
+        size = self.cpu_backbone_batch_size
+        if (size is None or inputs.shape[0] <= size
+                or inputs.device.type != 'cpu' or self.backbone.training):
+            return self.backbone(inputs)
+        chunks = [self.backbone(part) for part in inputs.split(size)]
+        return tuple([
+            torch.cat(feats, dim=0) for feats in zip(*stages)
+        ] for stages in zip(*chunks))
 
     @staticmethod
     def _check_images(name: str, imgs: Tensor, rank: int) -> None:

@@ -1,7 +1,10 @@
 import pytest
 import torch
 
+from mmpretrain.models.utils import WindowMSA
+
 from dcama_mm.models.backbones import BlockFeatureSwin
+from dcama_mm.models.layers import FastLinear, SDPAWindowMSA
 from dcama_mm.models.utils.backbone_converters import convert_official_swin
 from mmseg.registry import MODELS
 from tests.reference import randomize_parameters
@@ -162,8 +165,99 @@ def test_base_arch_shapes_on_meta():
     (dict(arch=dict(embed_dims=30, depths=[2] * 4, num_heads=[4] * 4)),
      'not divisible'),
     (dict(out_indices=(0, 1, 2, 3)), 'out_indices'),
+    (dict(attn_impl='flash'), 'attn_impl must be one of'),
+    (dict(linear_impl='mkl'), 'linear_impl must be one of'),
 ])
 def test_invalid_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
         BlockFeatureSwin(**kwargs)
 
+
+
+def _plain_and_fast(**kwargs):
+    """The straightforward and the fast configuration, same weights."""
+    plain = tiny_swin(attn_impl='mmpretrain', linear_impl='torch', **kwargs)
+    plain.load_state_dict(tiny_swin().state_dict())  # same keys both ways
+    randomize_parameters(plain, seed=3)
+    fast = tiny_swin(**kwargs)
+    fast.load_state_dict(plain.state_dict(), strict=True)
+    return plain, fast
+
+
+def test_speed_switches_keep_parameters_and_state_dict():
+    plain, fast = _plain_and_fast()
+    assert (fast.attn_impl, fast.linear_impl) == ('sdpa', 'onednn')
+    assert list(fast.state_dict()) == list(plain.state_dict())
+    assert [n for n, _ in fast.named_parameters()
+            ] == [n for n, _ in plain.named_parameters()]
+    block = fast.stages[0].blocks[0]
+    assert isinstance(block.attn.w_msa, SDPAWindowMSA)
+    assert isinstance(block.attn.w_msa.qkv, FastLinear)
+    assert block.ffn.layers[0][0].activation == 'gelu'
+    assert isinstance(block.ffn.layers[0][1], torch.nn.Identity)
+    assert isinstance(fast.stages[0].downsample.reduction, FastLinear)
+    plain_block = plain.stages[0].blocks[0]
+    assert type(plain_block.attn.w_msa) is WindowMSA
+    assert isinstance(plain_block.ffn.layers[0][1], torch.nn.GELU)
+
+
+@pytest.mark.parametrize('shape', [(2, 3, IMG, IMG), (1, 3, 200, 260),
+                                   (3, 3, 40, 56)])
+def test_speed_switches_equal_straightforward_path(shape):
+    """SDPA window attention + oneDNN linears (fused GELU) give mmpretrain's
+    features: shifted windows with masks over several images, padding to
+    the window, maps smaller than a window."""
+    plain, fast = _plain_and_fast()
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        expected, feats = plain(x), fast(x)
+    for stage, (ours, ref) in enumerate(zip(feats, expected)):
+        for block, (a, b) in enumerate(zip(ours, ref)):
+            torch.testing.assert_close(
+                a, b, rtol=1e-5, atol=1e-5, msg=f'stage {stage} block {block}')
+
+
+def test_speed_switches_train_like_the_straightforward_path():
+    """Unfrozen, with gradients, the fast configuration falls back to
+    differentiable kernels: same outputs and same parameter gradients."""
+    plain, fast = _plain_and_fast(frozen=False)
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(5))
+    grads = []
+    for model in (plain, fast):
+        model.train()
+        feats = model(x)
+        loss = sum((f * torch.linspace(-1, 1, f.numel()).view_as(f)).sum()
+                   for stage in feats for f in stage)
+        loss.backward()
+        grads.append({n: p.grad for n, p in model.named_parameters()})
+    assert grads[0].keys() == grads[1].keys()
+    for name, expected in grads[0].items():
+        # round-off relative to the gradient's scale (it reaches ~1e3 here)
+        torch.testing.assert_close(
+            grads[1][name],
+            expected,
+            rtol=1e-5,
+            atol=1e-5 * expected.abs().max().item(),
+            msg=name)
+
+
+def test_sdpa_window_attention_keeps_attention_dropout():
+    """With attention dropout in training, SDPAWindowMSA draws the dropout
+    exactly as mmpretrain's WindowMSA (it uses the parent computation)."""
+    torch.manual_seed(0)
+    plain = WindowMSA(16, (4, 4), 2, attn_drop=0.5)
+    fast = WindowMSA(16, (4, 4), 2, attn_drop=0.5)
+    fast.load_state_dict(plain.state_dict())
+    fast.__class__ = SDPAWindowMSA
+    x = torch.randn(6, 16, 16)
+    mask = torch.zeros(3, 16, 16)
+    mask[1, :8, 8:] = -100.
+    outs = []
+    for model in (plain, fast):
+        torch.manual_seed(1)
+        outs.append(model.train()(x, mask))
+    torch.testing.assert_close(outs[1], outs[0])
+    with torch.no_grad():
+        torch.testing.assert_close(
+            fast.eval()(x, mask), plain.eval()(x, mask), rtol=1e-5,
+            atol=1e-6)
