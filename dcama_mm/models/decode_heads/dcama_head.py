@@ -85,10 +85,10 @@ class DCAMAHead(BaseDecodeHead):
         pe_drop (float): Dropout after the positional encoding. Defaults to
             0.5.
         attn_impl (str): Attention kernel, equal results up to float
-            round-off (see :class:`DCAMAAttention`): ``'fused'`` (scale
-            folded into the query projection; flash kernel with a
-            zero-padded value at inference, never materialising the scores;
-            one-pass backward in training), ``'sdpa'``
+            round-off (see :class:`DCAMAAttention`): ``'fused'`` (flash
+            kernel with a zero-padded value at inference, never
+            materialising the scores; scale folded into the query
+            projection and one-pass backward in training), ``'sdpa'``
             (:func:`torch.nn.functional.scaled_dot_product_attention` with
             the one-channel value) or ``'naive'`` (the reference's explicit
             scores, division, softmax and product). Defaults to

@@ -79,13 +79,14 @@ class DCAMAAttention(nn.Module):
 
     Three implementations give the same result up to float round-off:
 
-    - ``'fused'``: the scale ``1/sqrt(d_k)`` is folded into the query
-      projection. At inference the value (one channel) is zero-padded to the
-      head width so that :func:`~torch.nn.functional.scaled_dot_product_attention`
-      runs its flash kernel (on the CPU too): the scores are never
-      materialised, which is several times faster and uses little memory.
-      With gradients, a custom autograd function with a one-pass backward of
-      the scores is used.
+    - ``'fused'``: at inference the value (one channel) is zero-padded to
+      the head width so that
+      :func:`~torch.nn.functional.scaled_dot_product_attention` runs its
+      flash kernel (on the CPU too), which applies the scale ``1/sqrt(d_k)``
+      itself: the scores are never materialised, which is several times
+      faster and uses little memory. With gradients, the scale is folded
+      into the query projection and a custom autograd function with a
+      one-pass backward of the scores is used.
     - ``'sdpa'``: :func:`~torch.nn.functional.scaled_dot_product_attention`
       with the one-channel value (its math kernel on the CPU).
     - ``'naive'``: scores, division by ``sqrt(d_k)``, softmax, dropout and
@@ -181,25 +182,31 @@ class DCAMAAttention(nn.Module):
                        value: Tensor) -> Tensor:
         scale = 1 / math.sqrt(self.head_dims)
         linear = fast_linear if self.linear_impl == 'onednn' else F.linear
-        q = self._split_heads(
-            linear(query, self.query_proj.weight * scale,
-                   self.query_proj.bias * scale))
         k = self._split_heads(
             linear(key, self.key_proj.weight, self.key_proj.bias))
         dropout = self.attn_drop_rate if self.training else 0.0
-        needs_grad = torch.is_grad_enabled() and (q.requires_grad
-                                                  or k.requires_grad)
+        needs_grad = torch.is_grad_enabled() and (
+            query.requires_grad or k.requires_grad
+            or self.query_proj.weight.requires_grad
+            or self.query_proj.bias.requires_grad)
         if needs_grad or dropout > 0:
+            # the scale folded into the query projection
+            q = self._split_heads(
+                linear(query, self.query_proj.weight * scale,
+                       self.query_proj.bias * scale))
             out = _MaskAggregation.apply(q, k, value, dropout,
                                          self.fast_dropout)
             return out.mean(dim=1).squeeze(-1)
+        q = self._split_heads(
+            linear(query, self.query_proj.weight, self.query_proj.bias))
         # zero-pad the value to the head width: the flash kernel needs equal
-        # widths and never materialises the [Lq, Lk] scores
+        # widths and never materialises the [Lq, Lk] scores (it applies the
+        # scale to the scores itself)
         batch, _, length, width = k.shape
         v = q.new_zeros(batch, 1, length, width)
         v[..., 0] = value.to(q.dtype)[:, None]
         out = F.scaled_dot_product_attention(
-            q, k, v.expand(-1, self.num_heads, -1, -1), scale=1.0)
+            q, k, v.expand(-1, self.num_heads, -1, -1), scale=scale)
         return out[..., 0].mean(dim=1)
 
     def extra_repr(self) -> str:
