@@ -43,8 +43,8 @@ def model_cfg(backbone: str,
     """The dcama_mm model config equal to :func:`build_reference`'s.
 
     ``fast=True`` turns on the speed switches the shipped configs use
-    (oneDNN linears, SDPA window attention, one backbone image at a time on
-    the CPU); ``fast=False`` turns all of them off (the straightforward
+    (oneDNN linears, SDPA window attention, channels-last ResNet, one
+    backbone image at a time on the CPU); ``fast=False`` turns all of them off (the straightforward
     computation; ``attn_impl`` still picks the head's attention).
     """
     if backbone == 'swin':
@@ -68,7 +68,8 @@ def model_cfg(backbone: str,
             type='BlockFeatureResNet',
             depth=depth,
             base_channels=_RESNET_BASE,
-            stem_channels=_RESNET_BASE)
+            stem_channels=_RESNET_BASE,
+            channels_last=fast)
     return dict(
         type='FewShotSegmentor',
         data_preprocessor=dict(

@@ -386,7 +386,7 @@ def speed_options(model: nn.Module) -> Dict[str, object]:
     options = {}
     if hasattr(model, 'cpu_backbone_batch_size'):
         options['cpu_backbone_batch_size'] = model.cpu_backbone_batch_size
-    for name in ('attn_impl', 'linear_impl'):
+    for name in ('attn_impl', 'linear_impl', 'channels_last'):
         if hasattr(model.backbone, name):
             options[f'backbone.{name}'] = getattr(model.backbone, name)
     head = model.decode_head

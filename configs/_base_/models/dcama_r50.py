@@ -20,6 +20,8 @@ model = dict(
         type='BlockFeatureResNet',
         depth=50,
         frozen=True,
+        # speed switch, equal results up to float round-off
+        channels_last=True,
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/resnet50_a1h_mmpretrain.pth')),

@@ -13,19 +13,20 @@ from tests.reference.torchvision_resnet import (STAGE_BLOCKS,
 WIDTH = 8  # stem channels and stage-1 bottleneck width of the tiny models
 
 
-def tiny_pair(depth: int):
+def tiny_pair(depth: int, **kwargs):
     reference = randomize_parameters(
         torchvision_resnet(depth, base_channels=WIDTH), seed=depth).eval()
     model = BlockFeatureResNet(
-        depth=depth, base_channels=WIDTH, stem_channels=WIDTH)
+        depth=depth, base_channels=WIDTH, stem_channels=WIDTH, **kwargs)
     model.load_state_dict(
         convert_torchvision_resnet(reference.state_dict()), strict=True)
     return reference, model
 
 
-@pytest.mark.parametrize('depth', [50, 101])
-def test_block_features_equal_reference(depth):
-    reference, model = tiny_pair(depth)
+@pytest.mark.parametrize('depth,channels_last', [(50, False), (101, False),
+                                                 (50, True)])
+def test_block_features_equal_reference(depth, channels_last):
+    reference, model = tiny_pair(depth, channels_last=channels_last)
     x = torch.randn(2, 3, 72, 56, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = extract_block_features(reference, x)
@@ -40,8 +41,13 @@ def test_block_features_equal_reference(depth):
                                -(-56 // 2**(stage + 2)))
             torch.testing.assert_close(
                 a, b, rtol=1e-4, atol=1e-4, msg=f'stage {stage} block {block}')
+            assert a.is_contiguous(memory_format=torch.channels_last
+                                   if channels_last else torch.
+                                   contiguous_format)
     # features are taken before the final ReLU
     assert all((f < 0).any() for stage in feats for f in stage)
+    # parameters keep their layout (checkpoints are unaffected)
+    assert all(p.is_contiguous() for p in model.parameters())
 
 
 def test_frozen_by_default_keeps_bn_statistics():
