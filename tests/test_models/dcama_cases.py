@@ -44,7 +44,8 @@ def model_cfg(backbone: str,
 
     ``fast=True`` turns on the speed switches the shipped configs use
     (oneDNN linears, SDPA window attention, channels-last ResNet, one
-    backbone image at a time on the CPU); ``fast=False`` turns all of them off (the straightforward
+    backbone image at a time on the CPU, two at once for Swin);
+    ``fast=False`` turns all of them off (the straightforward
     computation; ``attn_impl`` still picks the head's attention).
     """
     if backbone == 'swin':
@@ -85,6 +86,7 @@ def model_cfg(backbone: str,
             attn_impl=attn_impl,
             linear_impl='onednn' if fast else 'torch'),
         cpu_backbone_batch_size=1 if fast else None,
+        cpu_backbone_workers=2 if fast and backbone == 'swin' else None,
         test_cfg=dict())
 
 

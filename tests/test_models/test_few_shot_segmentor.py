@@ -1,5 +1,6 @@
 """FewShotSegmentor: equality with the reference DCAMA, modes, training."""
 import copy
+import threading
 
 import pytest
 import torch
@@ -112,11 +113,40 @@ def test_cpu_backbone_batch_size_not_applied_to_a_training_backbone():
     assert sizes == [4, 1, 1, 1, 1]
 
 
+@pytest.mark.parametrize('name', ['cpu_backbone_batch_size',
+                                  'cpu_backbone_workers'])
 @pytest.mark.parametrize('value', [0, -1, 1.5, True, '2'])
-def test_cpu_backbone_batch_size_is_checked(value):
-    cfg = dict(model_cfg('r50'), cpu_backbone_batch_size=value)
-    with pytest.raises(ValueError, match='cpu_backbone_batch_size'):
+def test_cpu_backbone_options_are_checked(name, value):
+    cfg = dict(model_cfg('r50'), **{name: value})
+    with pytest.raises(ValueError, match=name):
         MODELS.build(cfg)
+
+
+def test_cpu_backbone_workers_run_images_side_by_side():
+    _, segmentor = _pair('swin')
+    assert segmentor.cpu_backbone_workers == 2
+    threads = []
+    handle = segmentor.backbone.register_forward_pre_hook(
+        lambda module, args: threads.append(threading.current_thread().name))
+    query, supports, masks = random_episode(1, 3, (64, 64), seed=8)
+    torch_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.no_grad():
+            parallel = segmentor.predict_logits(query, supports, masks)
+            assert torch.get_num_threads() == 2  # restored
+            segmentor.cpu_backbone_workers = None
+            serial = segmentor.predict_logits(query, supports, masks)
+    finally:
+        segmentor.cpu_backbone_workers = 2
+        torch.set_num_threads(torch_threads)
+        handle.remove()
+    assert len(threads) == 8
+    main = threading.main_thread().name
+    assert sorted(name.startswith('dcama_mm_cpu') for name in threads[:4]
+                  ) == [False, False, True, True]
+    assert threads[4:] == [main] * 4
+    torch.testing.assert_close(parallel, serial, rtol=1e-5, atol=1e-5)
 
 
 def test_batch_episodes_are_independent():

@@ -98,6 +98,7 @@ def test_inference_figures(tool, tiny_cfg, tmp_path):
     assert r['mode'] == 'inference' and r['shots'] == 2 and r['batch'] == 2
     assert r['options'] == {
         'cpu_backbone_batch_size': '1',
+        'cpu_backbone_workers': 'None',
         'backbone.channels_last': 'True',
         'decode_head.attn_impl': "'fused'",
         'decode_head.linear_impl': "'onednn'",
@@ -121,13 +122,14 @@ def test_train_figures(tool, tiny_cfg):
     assert r['mode'] == 'train'
     assert r['options'] == {
         'cpu_backbone_batch_size': 'None',
+        'cpu_backbone_workers': 'None',
         'backbone.channels_last': 'True',
         'decode_head.attn_impl': "'naive'",
         'decode_head.linear_impl': "'onednn'",
         'decode_head.fast_dropout': 'True'
     }
     assert ('options    : cpu_backbone_batch_size=None, '
-            'backbone.channels_last=True, '
+            'cpu_backbone_workers=None, backbone.channels_last=True, '
             "decode_head.attn_impl='naive'") in '\n'.join(lines)
     _check_common(r, batch=1, flops=False)
     assert any(line.startswith('episode') and 'training step' in line

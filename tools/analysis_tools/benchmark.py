@@ -384,8 +384,9 @@ def speed_options(model: nn.Module) -> Dict[str, object]:
         'sdpa', ..., 'decode_head.attn_impl': 'fused'}``.
     """
     options = {}
-    if hasattr(model, 'cpu_backbone_batch_size'):
-        options['cpu_backbone_batch_size'] = model.cpu_backbone_batch_size
+    for name in ('cpu_backbone_batch_size', 'cpu_backbone_workers'):
+        if hasattr(model, name):
+            options[name] = getattr(model, name)
     for name in ('attn_impl', 'linear_impl', 'channels_last'):
         if hasattr(model.backbone, name):
             options[f'backbone.{name}'] = getattr(model.backbone, name)

@@ -53,8 +53,11 @@ model = dict(
         ignore_index=255,
         align_corners=True),
     # on the CPU, run the backbone one image at a time (faster than one
-    # batch of query + supports there; None: one batch). GPUs ignore it.
+    # batch of query + supports there; None: one batch), two images at once
+    # on separate threads (each with half of torch's threads). GPUs ignore
+    # both.
     cpu_backbone_batch_size=1,
+    cpu_backbone_workers=2,
     train_cfg=dict(),
     # resize_to_original=True: predict at each query's original size
     test_cfg=dict(resize_to_original=False))
