@@ -49,24 +49,25 @@ def tiny_cfg(tmp_path_factory) -> str:
     return str(path)
 
 
-def _run(tool, cfg, *extra, out=None):
+def _run(tool, cfg, *extra, out=None, threads=1):
     logger = MMLogger.get_current_instance()
     records = _Records()
     logger.addHandler(records)
-    threads = torch.get_num_threads()
+    before = torch.get_num_threads()
     try:
         # one thread: several threads on a busy CPU are much slower
         args = [
             cfg, '--size', str(SIZE), str(SIZE), '--repeat', '2', '--warmup',
-            '0', '--matmul-size', '256', '--threads', '1', *extra
+            '0', '--matmul-size', '256', '--threads',
+            str(threads), *extra
         ]
         if out is not None:
             args += ['--out', out]
         results = tool.main(args)
-        assert results['machine']['threads'] == 1
+        assert results['machine']['threads'] == threads
     finally:
         logger.removeHandler(records)
-        torch.set_num_threads(threads)
+        torch.set_num_threads(before)
     return results, records.lines
 
 
@@ -166,3 +167,20 @@ def test_bad_arguments(tool, tiny_cfg, tmp_path):
     no_model.write_text('x = 1\n')
     with pytest.raises(ValueError, match='has no `model`'):
         tool.main([str(no_model)])
+
+
+def test_flops_counted_across_backbone_workers(tool, tiny_cfg):
+    """FlopCounterMode sees one thread: the backbone's FLOPs are the same
+    whether its images run on worker threads or not."""
+    plain, _ = _run(tool, tiny_cfg, '--shots', '3', threads=2)
+    workers, _ = _run(
+        tool,
+        tiny_cfg,
+        '--shots',
+        '3',
+        '--cfg-options',
+        'model.cpu_backbone_workers=2',
+        threads=2)
+    assert workers['options']['cpu_backbone_workers'] == '2'
+    assert workers['flops_backbone'] == plain['flops_backbone'] > 0
+    assert workers['flops_head'] == plain['flops_head']
