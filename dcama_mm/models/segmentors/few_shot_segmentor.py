@@ -46,8 +46,9 @@ class FewShotSegmentor(BaseSegmentor):
             backbone over at most this many images at a time (the query and
             support images of a batch are otherwise one backbone batch) and
             concatenate the features: the same result, faster, because a
-            batch of 6 384x384 images runs 15-30% slower per image than
-            batches of 1-2 on the CPU (the activations leave the caches).
+            batch of 6 384x384 images runs slower per image than batches of
+            1-2 on the CPU (measured: Swin-B by 12-30%, ResNet-50 by
+            40-60%; the activations leave the caches).
             GPUs always run the whole batch. Only applied while the backbone
             is in eval mode (always so when frozen), where images are
             independent. Defaults to None (one batch).
