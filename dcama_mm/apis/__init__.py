@@ -1,4 +1,5 @@
-"""Inference on users' images: :func:`init_model`, :class:`FewShotInferencer`."""
+"""Inference on users' images: :func:`init_model`,
+:class:`FewShotInferencer`."""
 from .few_shot_inferencer import FewShotInferencer
 from .inference import init_model
 

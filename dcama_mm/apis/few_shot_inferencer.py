@@ -491,8 +491,8 @@ class FewShotInferencer:
     def _mask_to_tensor(self, mask: np.ndarray) -> torch.Tensor:
         """Resize a boolean mask (nearest) to a float 0/1 tensor."""
         tensor = torch.from_numpy(mask.astype(np.float32))[None, None]
-        return F.interpolate(tensor, size=self.img_size, mode='nearest')[0,
-                                                                          0]
+        resized = F.interpolate(tensor, size=self.img_size, mode='nearest')
+        return resized[0, 0]
 
 
 def draw_few_shot_overlay(query_img: np.ndarray,

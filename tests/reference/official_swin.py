@@ -234,6 +234,7 @@ class OfficialSwin(nn.Module):
         last = self.forward_block_features(x)[-1][-1]
         return self.head(self.norm(last.flatten(2).transpose(1, 2)).mean(1))
 
+
 def official_swin_base(img_size: int = 384) -> OfficialSwin:
     """Swin-B, patch 4, window 12: the DCAMA reference backbone."""
     return OfficialSwin(img_size=img_size)

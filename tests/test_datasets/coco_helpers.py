@@ -47,7 +47,8 @@ def make_converted_coco(root: str,
 
 
 def load_index(root: str, split: str, suffix: str = '') -> dict:
-    path = osp.join(root, 'annotations_fss', f'{split}_class_index{suffix}.json')
+    path = osp.join(root, 'annotations_fss',
+                    f'{split}_class_index{suffix}.json')
     with open(path) as f:
         return json.load(f)
 

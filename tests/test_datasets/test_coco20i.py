@@ -69,8 +69,9 @@ def test_episodes(coco_root):
         ep = d.get_episode_info(i)
         return ep['img_path'], tuple(ep['support_img_paths'])
 
-    assert [key(ds, i) for i in range(50)] == [key(again, i) for i in range(50)]
-    assert [key(ds, i) for i in range(50)] != [key(other, i) for i in range(50)]
+    keys = [key(ds, i) for i in range(50)]
+    assert keys == [key(again, i) for i in range(50)]
+    assert keys != [key(other, i) for i in range(50)]
     # indices beyond len() are valid (training epochs)
     assert key(ds, 10**6) == key(again, 10**6)
 

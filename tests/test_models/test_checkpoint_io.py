@@ -9,8 +9,8 @@ from dcama_mm.models.utils import (check_output_path, convert_checkpoint_file,
                                    save_checkpoint_file)
 
 WEIGHTS = OrderedDict(
-    [('conv.weight', torch.arange(6.).view(2, 3)), ('conv.bias',
-                                                   torch.ones(2))])
+    [('conv.weight', torch.arange(6.).view(2, 3)),
+     ('conv.bias', torch.ones(2))])
 
 
 def _assert_same(state_dict, expected=WEIGHTS):

@@ -40,7 +40,7 @@ import os
 import platform
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -240,8 +240,11 @@ def _cpu_sdpa_backward_flop(grad_out_shape, query_shape, key_shape,
                                                  value_shape)
 
 
-def _onednn_linear_flop(input_shape, weight_shape, *args, out_shape=None,
-                       **kwargs) -> int:
+def _onednn_linear_flop(input_shape,
+                        weight_shape,
+                        *args,
+                        out_shape=None,
+                        **kwargs) -> int:
     rows = 1
     for size in input_shape[:-1]:
         rows *= size

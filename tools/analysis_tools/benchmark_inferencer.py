@@ -166,8 +166,8 @@ def format_table(rows: List[Dict[str, float]], num_queries: int) -> str:
         str: The table.
     """
     lines = [
-        f'| K | N | with reuse (s) | without reuse (s) | per query with / '
-        f'without (s) | time saved | speed-up | masks identical |',
+        '| K | N | with reuse (s) | without reuse (s) | per query with / '
+        'without (s) | time saved | speed-up | masks identical |',
         '|---|---|---|---|---|---|---|---|'
     ]
     for row in rows:

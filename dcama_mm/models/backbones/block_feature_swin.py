@@ -8,7 +8,7 @@ from mmpretrain.models.utils import WindowMSA, resize_pos_embed
 
 from mmseg.registry import MODELS
 from ..layers.onednn_linear import (CONVERTIBLE_LINEARS, LINEAR_IMPLS,
-                                  FastLinear)
+                                    FastLinear)
 from ..layers.sdpa_window_msa import use_sdpa_window_attention
 from .frozen_backbone_mixin import FrozenBackboneMixin
 
@@ -181,7 +181,8 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
         for stage in self.stages:
             for block in stage.blocks:
                 first = block.ffn.layers[0]  # Sequential(Linear, act, drop)
-                if type(first[1]) is nn.GELU and first[1].approximate == 'none':
+                act = first[1]
+                if type(act) is nn.GELU and act.approximate == 'none':
                     FastLinear.convert_(first[0], activation='gelu')
                     first[1] = nn.Identity()
             for module in stage.modules():

@@ -211,4 +211,5 @@ class DCAMAAttention(nn.Module):
 
     def extra_repr(self) -> str:
         return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
-                f'attn_impl={self.attn_impl!r}, linear_impl={self.linear_impl!r}')
+                f'attn_impl={self.attn_impl!r}, '
+                f'linear_impl={self.linear_impl!r}')

@@ -42,8 +42,9 @@ def map_on_cpu_workers(fn: Callable[[T], R], items: Sequence[T],
     The calling thread takes one share of the items and ``workers - 1``
     pool threads the others; each runs with ``torch.get_num_threads() //
     workers`` intra-op threads and the caller's grad mode, and the caller's
-    thread settings are restored afterwards. With fewer than 2 effective workers
-    (1 item, ``workers`` 1, or a single intra-op thread) it simply loops.
+    thread settings are restored afterwards. With fewer than 2 effective
+    workers (1 item, ``workers`` 1, or a single intra-op thread) it simply
+    loops.
     Autocast state is thread-local and is not carried over: call it
     without autocast.
 

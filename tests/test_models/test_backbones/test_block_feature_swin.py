@@ -173,7 +173,6 @@ def test_invalid_options(kwargs, match):
         BlockFeatureSwin(**kwargs)
 
 
-
 def _plain_and_fast(**kwargs):
     """The straightforward and the fast configuration, same weights."""
     plain = tiny_swin(attn_impl='mmpretrain', linear_impl='torch', **kwargs)
