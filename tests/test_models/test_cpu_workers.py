@@ -35,6 +35,18 @@ def test_results_in_order_on_worker_threads(two_threads):
     assert torch.is_grad_enabled()
 
 
+def test_autocast_carried_to_workers(two_threads):
+    weight = torch.randn(8, 8)
+    items = [torch.randn(4, 8) for _ in range(3)]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        outs = map_on_cpu_workers(lambda x: x @ weight, items, workers=2)
+        expected = [x @ weight for x in items]
+    assert all(o.dtype == torch.bfloat16 for o in outs)
+    for out, ref in zip(outs, expected):
+        torch.testing.assert_close(out, ref)
+    assert not torch.is_autocast_enabled('cpu')
+
+
 def test_gradients_flow_through_workers(two_threads):
     weight = torch.ones(3, requires_grad=True)
     outs = map_on_cpu_workers(lambda x: (x * weight).sum(),

@@ -59,7 +59,7 @@ class FewShotSegmentor(BaseSegmentor):
             many small operations split poorly over threads (2-core CPU,
             Swin-B, 2 images: 1.17-1.22 s on 2 workers x 1 thread against
             1.39-1.45 s on 1 x 2 threads); no gain measured for ResNet-50.
-            Not used under autocast. Defaults to None (one at a time).
+            Defaults to None (one at a time).
         init_cfg (dict | list[dict], optional): Initialisation config.
             Defaults to None.
     """
@@ -157,7 +157,7 @@ class FewShotSegmentor(BaseSegmentor):
             return [self.backbone(inputs)]
         parts = inputs.split(size)
         workers = self.cpu_backbone_workers
-        if workers and workers > 1 and not torch.is_autocast_enabled('cpu'):
+        if workers and workers > 1:
             return map_on_cpu_workers(self.backbone, parts, workers)
         return [self.backbone(part) for part in parts]
 

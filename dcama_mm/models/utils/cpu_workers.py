@@ -41,16 +41,14 @@ def map_on_cpu_workers(fn: Callable[[T], R], items: Sequence[T],
 
     The calling thread takes one share of the items and ``workers - 1``
     pool threads the others; each runs with ``torch.get_num_threads() //
-    workers`` intra-op threads and the caller's grad mode, and the caller's
-    thread settings are restored afterwards. With fewer than 2 effective
-    workers (1 item, ``workers`` 1, or a single intra-op thread) it simply
-    loops.
-    Autocast state is thread-local and is not carried over: call it
-    without autocast.
+    workers`` intra-op threads and the caller's grad mode and CPU autocast
+    state (both thread-local), and the caller's thread settings are
+    restored afterwards. With fewer than 2 effective workers (1 item,
+    ``workers`` 1, or a single intra-op thread) it simply loops.
 
     Args:
         fn (callable): The work for one item. It must not depend on
-            thread-local state other than the grad mode.
+            thread-local state other than the grad mode and CPU autocast.
         items (Sequence): The items, in order.
         workers (int): The most threads to use at once.
 
@@ -63,10 +61,13 @@ def map_on_cpu_workers(fn: Callable[[T], R], items: Sequence[T],
         return [fn(item) for item in items]
     per_worker = total // workers
     grad_enabled = torch.is_grad_enabled()
+    autocast = torch.is_autocast_enabled('cpu')
+    autocast_dtype = torch.get_autocast_dtype('cpu')
 
     def task(item: T) -> R:
         torch.set_num_threads(per_worker)
-        with torch.set_grad_enabled(grad_enabled):
+        with torch.set_grad_enabled(grad_enabled), torch.autocast(
+                'cpu', dtype=autocast_dtype, enabled=autocast):
             return fn(item)
 
     # The caller is one of the workers: every thread that allocates keeps
