@@ -46,25 +46,13 @@ def test_equals_reference(backbone, shots, batch):
     torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
 
 
-def test_naive_attention_equals_fused():
-    _, segmentor = _pair('r50')
-    naive = build_segmentor('r50', attn_impl='naive')
-    naive.load_state_dict(segmentor.state_dict())
-    query, supports, masks = random_episode(2, 3, (64, 64), seed=3)
-    with torch.no_grad():
-        torch.testing.assert_close(
-            naive.predict_logits(query, supports, masks),
-            segmentor.predict_logits(query, supports, masks),
-            rtol=1e-5,
-            atol=1e-5)
-
-
 @pytest.mark.parametrize('backbone', ['swin', 'r50'])
 def test_speed_switches_equal_straightforward_path(backbone):
     """Every speed switch on (the shipped configs: oneDNN linears, SDPA
-    window attention, fused head attention, one backbone image at a time)
-    equals every switch off (mmpretrain's window attention, F.linear, the
-    reference's explicit attention, one backbone batch)."""
+    window attention, fused head attention, channels-last ResNet, one
+    backbone image at a time, two at once for Swin) equals every switch off
+    (mmpretrain's window attention, F.linear, the reference's explicit
+    attention, one backbone batch)."""
     _, fast = _pair(backbone)
     plain = build_segmentor(backbone, attn_impl='naive', fast=False)
     plain.load_state_dict(fast.state_dict())
