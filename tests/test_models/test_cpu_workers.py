@@ -2,6 +2,7 @@ import threading
 
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from dcama_mm.models.utils.cpu_workers import map_on_cpu_workers
 
@@ -71,6 +72,24 @@ def test_loops_when_one_worker_would_do():
     assert map_on_cpu_workers(work, [3], workers=4) == [3]
     assert map_on_cpu_workers(work, [4, 5], workers=1) == [4, 5]
     assert names == [threading.current_thread().name] * 5
+
+
+def test_loops_under_a_dispatch_mode(two_threads):
+    """Dispatch modes are thread-local: under one, everything runs in the
+    calling thread so that the mode sees it (FLOPs counted in full)."""
+    names = []
+    weight = torch.randn(8, 8)
+
+    def work(x):
+        names.append(threading.current_thread().name)
+        return x @ weight
+
+    items = [torch.randn(4, 8) for _ in range(4)]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        map_on_cpu_workers(work, items, workers=2)
+    assert names == [threading.current_thread().name] * 4
+    assert counter.get_total_flops() == 4 * 2 * 4 * 8 * 8
 
 
 def test_errors_reach_the_caller(two_threads):

@@ -566,16 +566,7 @@ def run_benchmark(cfg: Config,
         peak_memory=peak,
         rss_after_build=rss_built)
     if flops:
-        # FlopCounterMode sees only the calling thread: count the backbone
-        # without worker threads (the same operations)
-        workers = getattr(model, 'cpu_backbone_workers', None)
-        if workers is not None:
-            model.cpu_backbone_workers = None
-        try:
-            backbone_flops = count_flops(backbone)
-        finally:
-            if workers is not None:
-                model.cpu_backbone_workers = workers
+        backbone_flops = count_flops(backbone)
         head_flops = count_flops(head_run)
         total = backbone_flops + head_flops
         results.update(

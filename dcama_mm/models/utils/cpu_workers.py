@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Callable, Dict, List, Sequence, Tuple, TypeVar
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 T = TypeVar('T')
 R = TypeVar('R')
@@ -44,7 +45,10 @@ def map_on_cpu_workers(fn: Callable[[T], R], items: Sequence[T],
     workers`` intra-op threads and the caller's grad mode and CPU autocast
     state (both thread-local), and the caller's thread settings are
     restored afterwards. With fewer than 2 effective workers (1 item,
-    ``workers`` 1, or a single intra-op thread) it simply loops.
+    ``workers`` 1, or a single intra-op thread) it simply loops; so it does
+    while a ``TorchDispatchMode`` (e.g. ``FlopCounterMode``) is active,
+    since such modes are thread-local and would not see the workers'
+    operations.
 
     Args:
         fn (callable): The work for one item. It must not depend on
@@ -57,7 +61,7 @@ def map_on_cpu_workers(fn: Callable[[T], R], items: Sequence[T],
     """
     total = torch.get_num_threads()
     workers = min(workers, len(items), total)
-    if workers < 2:
+    if workers < 2 or _get_current_dispatch_mode() is not None:
         return [fn(item) for item in items]
     per_worker = total // workers
     grad_enabled = torch.is_grad_enabled()
