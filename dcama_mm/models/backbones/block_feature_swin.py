@@ -7,6 +7,7 @@ from mmpretrain.models import SwinTransformer
 from mmpretrain.models.utils import WindowMSA, resize_pos_embed
 
 from mmseg.registry import MODELS
+from ...utils.checks import check_choice
 from ..layers.onednn_linear import (CONVERTIBLE_LINEARS, LINEAR_IMPLS,
                                     FastLinear)
 from ..layers.sdpa_window_msa import use_sdpa_window_attention
@@ -139,12 +140,10 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         _check_arch(arch)
-        if attn_impl not in WINDOW_ATTN_IMPLS:
-            raise ValueError(f'BlockFeatureSwin: attn_impl must be one of '
-                             f'{WINDOW_ATTN_IMPLS}, got {attn_impl!r}.')
-        if linear_impl not in LINEAR_IMPLS:
-            raise ValueError(f'BlockFeatureSwin: linear_impl must be one of '
-                             f'{LINEAR_IMPLS}, got {linear_impl!r}.')
+        check_choice('BlockFeatureSwin', 'attn_impl', attn_impl,
+                     WINDOW_ATTN_IMPLS)
+        check_choice('BlockFeatureSwin', 'linear_impl', linear_impl,
+                     LINEAR_IMPLS)
         fixed = [key for key in _FIXED_OPTIONS if key in kwargs]
         if fixed:
             raise ValueError(

@@ -9,6 +9,7 @@ from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
+from ...utils.checks import check_choice
 from ..layers import DCAMAAttention, SinusoidalPositionalEncoding
 from ..layers.dcama_attention import ATTN_IMPLS
 
@@ -201,9 +202,7 @@ class DCAMAHead(BaseDecodeHead):
 
     @attn_impl.setter
     def attn_impl(self, impl: str) -> None:
-        if impl not in ATTN_IMPLS:
-            raise ValueError(
-                f'attn_impl must be one of {ATTN_IMPLS}, got {impl!r}.')
+        check_choice('DCAMAHead', 'attn_impl', impl, ATTN_IMPLS)
         for attention in self.attentions:
             attention.attn_impl = impl
 

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ...utils.checks import check_choice
 from .onednn_linear import LINEAR_IMPLS, fast_linear
 
 ATTN_IMPLS = ('fused', 'sdpa', 'naive')
@@ -125,12 +126,9 @@ class DCAMAAttention(nn.Module):
             raise ValueError(
                 f'embed_dims ({embed_dims}) must be divisible by num_heads '
                 f'({num_heads}).')
-        if attn_impl not in ATTN_IMPLS:
-            raise ValueError(f'attn_impl must be one of {ATTN_IMPLS}, got '
-                             f'{attn_impl!r}.')
-        if linear_impl not in LINEAR_IMPLS:
-            raise ValueError(f'linear_impl must be one of {LINEAR_IMPLS}, '
-                             f'got {linear_impl!r}.')
+        check_choice('DCAMAAttention', 'attn_impl', attn_impl, ATTN_IMPLS)
+        check_choice('DCAMAAttention', 'linear_impl', linear_impl,
+                     LINEAR_IMPLS)
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.head_dims = embed_dims // num_heads

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
 from torch import Tensor
 
+from ...utils.checks import check_choice
+
 LINEAR_IMPLS = ('onednn', 'torch')
 # Linear classes whose forward is exactly F.linear (mmcv's only adds an
 # empty-input case for old PyTorch versions)
@@ -69,9 +71,7 @@ def fast_linear(x: Tensor,
         Tensor: ``[..., out_features]``, equal to the ``F.linear`` result up
         to float round-off.
     """
-    if activation not in _ACTIVATIONS:
-        raise ValueError(f'fast_linear: activation must be one of '
-                         f'{_ACTIVATIONS}, got {activation!r}.')
+    check_choice('fast_linear', 'activation', activation, _ACTIVATIONS)
     if use_onednn(x, weight, bias):
         if activation == 'gelu':
             return torch.ops.mkldnn._linear_pointwise(x, weight, bias, 'gelu',
@@ -109,9 +109,7 @@ class FastLinear(nn.Linear):
         self._set_activation(activation)
 
     def _set_activation(self, activation: Optional[str]) -> None:
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f'FastLinear: activation must be one of '
-                             f'{_ACTIVATIONS}, got {activation!r}.')
+        check_choice('FastLinear', 'activation', activation, _ACTIVATIONS)
         self.activation = activation
 
     @classmethod
