@@ -155,11 +155,9 @@ class FewShotSegmentor(BaseSegmentor):
         if (size is None or inputs.shape[0] <= size
                 or inputs.device.type != 'cpu' or self.backbone.training):
             return [self.backbone(inputs)]
-        parts = inputs.split(size)
-        workers = self.cpu_backbone_workers
-        if workers and workers > 1:
-            return map_on_cpu_workers(self.backbone, parts, workers)
-        return [self.backbone(part) for part in parts]
+        # one worker (None) simply loops over the parts
+        return map_on_cpu_workers(self.backbone, inputs.split(size),
+                                  self.cpu_backbone_workers or 1)
 
     @staticmethod
     def _take_images(chunks: List[BlockFeatures], start: int,
