@@ -59,7 +59,9 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
     mmpretrain's :class:`~mmpretrain.models.SwinTransformer` with a forward
     that collects, per stage, the output of each block (after its MLP
     residual, before the stage's patch merging, without any extra norm) as
-    ``[N, C_s, h_s, w_s]`` maps. It has no output norms: the official
+    ``[N, C_s, h_s, w_s]`` maps (views of the token tensors, i.e. in
+    channels-last memory: no copy, and the head's token view of them is
+    contiguous). It has no output norms: the official
     release's final ``norm`` and ``head`` are not used by DCAMA.
 
     Inputs of any size work: mmpretrain pads them to the patch size and to
@@ -92,10 +94,12 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
             eval mode whatever the requested mode (dropout and drop path
             off), and :meth:`forward` runs under :func:`torch.no_grad`. With
             False it is an ordinary trainable backbone. Defaults to True.
-        attn_impl (str): Window attention kernel, equal results up to float
+        attn_impl (str): Shifted-window attention, equal results up to float
             round-off: ``'sdpa'`` (:class:`~dcama_mm.models.layers.
             SDPAWindowMSA`: bias, mask, softmax and product in one fused
-            call) or ``'mmpretrain'`` (mmpretrain's explicit computation).
+            call; :class:`~dcama_mm.models.layers.GatherShiftWindowMSA`:
+            shift + window partition as one gather, shift masks cached) or
+            ``'mmpretrain'`` (mmpretrain's explicit computation).
             Defaults to ``'sdpa'``.
         linear_impl (str): ``'onednn'``: the block linears run oneDNN's
             fused kernel with the MLP's GELU in the same pass
@@ -210,7 +214,7 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
                 x = block(x, hw_shape)
                 feats.append(
                     x.view(-1, *hw_shape,
-                           x.shape[-1]).permute(0, 3, 1, 2).contiguous())
+                           x.shape[-1]).permute(0, 3, 1, 2))
             stages.append(feats)
             if stage.downsample is not None:
                 x, hw_shape = stage.downsample(x, hw_shape)

@@ -1,7 +1,10 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
+import functools
+from typing import Tuple
+
 import torch
 import torch.nn.functional as F
-from mmpretrain.models.utils import WindowMSA
+from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA
 from torch import Tensor
 
 
@@ -41,8 +44,9 @@ class SDPAWindowMSA(WindowMSA):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
         bias = self.relative_position_bias_table[
             self.relative_position_index.view(-1)].view(length, length, -1)
-        # [1, heads, N, N]
-        attn_mask = bias.permute(2, 0, 1).unsqueeze(0)
+        # [1, heads, N, N], contiguous so that the sum with the shift mask
+        # is too (else SDPA's input needs one more copy of it)
+        attn_mask = bias.permute(2, 0, 1).contiguous().unsqueeze(0)
         if mask is not None:
             num_windows = mask.shape[0]
             # [num_windows, heads, N, N], repeated for the B images
@@ -61,17 +65,86 @@ class SDPAWindowMSA(WindowMSA):
 
 def use_sdpa_window_attention(module: torch.nn.Module) -> int:
     """Turn every ``WindowMSA`` inside ``module`` into a
-    :class:`SDPAWindowMSA` in place.
+    :class:`SDPAWindowMSA` and every ``ShiftWindowMSA`` into a
+    :class:`GatherShiftWindowMSA`, in place.
 
     Args:
         module (nn.Module): E.g. an mmpretrain ``SwinTransformer``.
 
     Returns:
-        int: The number of converted modules.
+        int: The number of converted window attention modules.
     """
     count = 0
     for child in module.modules():
         if type(child) is WindowMSA:
             child.__class__ = SDPAWindowMSA
             count += 1
+        elif type(child) is ShiftWindowMSA:
+            child.__class__ = GatherShiftWindowMSA
     return count
+
+
+@functools.lru_cache(maxsize=64)
+def _window_order(height: int, width: int, window_size: int,
+                  shift_size: int, device: torch.device) -> Tensor:
+    """Token indices of a ``height x width`` map (row-major) in the order of
+    mmpretrain's ``window_partition(roll(x, -shift))``, and the inverse
+    permutation (``window_reverse`` followed by the reverse roll)."""
+    rows = torch.arange(height).roll(-shift_size)
+    cols = torch.arange(width).roll(-shift_size)
+    index = (rows[:, None] * width + cols[None, :]).view(
+        height // window_size, window_size, width // window_size,
+        window_size).permute(0, 2, 1, 3).reshape(-1)
+    return torch.stack((index, index.argsort())).to(device)
+
+
+@functools.lru_cache(maxsize=16)
+def _shift_mask(height: int, width: int, window_size: int, shift_size: int,
+                device: torch.device) -> Tensor:
+    """mmpretrain's shifted-window mask ``[num_windows, N, N]``, built once
+    per map size (mmpretrain builds it in every block's forward)."""
+    return ShiftWindowMSA.get_attn_mask((height, width), window_size,
+                                        shift_size, device)
+
+
+class GatherShiftWindowMSA(ShiftWindowMSA):
+    """mmpretrain's :class:`~mmpretrain.models.utils.ShiftWindowMSA` with
+    the cyclic shift and the window partition done by one gather.
+
+    The same parameters and the same result (exactly: only the data
+    movement changes). mmpretrain copies the tokens five times per block
+    (zero padding, roll, window partition, window reverse, reverse roll)
+    and rebuilds the shift mask in every block; here the shifted windows
+    are one ``index_select`` with a cached index, the reverse is a second
+    one, a map that is exactly one window needs no copy at all, and the
+    shift mask is cached per map size. Maps that need padding use the
+    parent's computation.
+
+    Turn an existing module into one with ``module.__class__ =
+    GatherShiftWindowMSA`` (it adds no state).
+    """
+
+    def forward(self, query: Tensor, hw_shape: Tuple[int, int]) -> Tensor:
+        batch, length, channels = query.shape
+        height, width = hw_shape
+        window_size = self.window_size
+        if (length != height * width or height % window_size
+                or width % window_size):
+            return super().forward(query, hw_shape)
+        shift_size = self.shift_size
+        if min(height, width) == window_size and not self.pad_small_map:
+            shift_size = 0  # as mmpretrain: one unshifted window
+        mask = None
+        if shift_size > 0:
+            mask = _shift_mask(height, width, window_size, shift_size,
+                               query.device)
+        if height == width == window_size:
+            windows = self.w_msa(query, mask=mask)
+        else:
+            order, inverse = _window_order(height, width, window_size,
+                                           shift_size, query.device)
+            windows = query.index_select(1, order).view(
+                -1, window_size**2, channels)
+            windows = self.w_msa(windows, mask=mask).view(
+                batch, length, channels).index_select(1, inverse)
+        return self.drop(windows.view(batch, length, channels))

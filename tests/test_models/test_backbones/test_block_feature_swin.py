@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from mmpretrain.models.utils import WindowMSA
+from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA
 
 from dcama_mm.models.backbones import BlockFeatureSwin
-from dcama_mm.models.layers import FastLinear, SDPAWindowMSA
+from dcama_mm.models.layers import (FastLinear, GatherShiftWindowMSA,
+                                   SDPAWindowMSA)
 from dcama_mm.models.utils.backbone_converters import convert_official_swin
 from mmseg.registry import MODELS
 from tests.reference import randomize_parameters
@@ -190,12 +191,14 @@ def test_speed_switches_keep_parameters_and_state_dict():
     assert [n for n, _ in fast.named_parameters()
             ] == [n for n, _ in plain.named_parameters()]
     block = fast.stages[0].blocks[0]
+    assert isinstance(block.attn, GatherShiftWindowMSA)
     assert isinstance(block.attn.w_msa, SDPAWindowMSA)
     assert isinstance(block.attn.w_msa.qkv, FastLinear)
     assert block.ffn.layers[0][0].activation == 'gelu'
     assert isinstance(block.ffn.layers[0][1], torch.nn.Identity)
     assert isinstance(fast.stages[0].downsample.reduction, FastLinear)
     plain_block = plain.stages[0].blocks[0]
+    assert type(plain_block.attn) is ShiftWindowMSA
     assert type(plain_block.attn.w_msa) is WindowMSA
     assert isinstance(plain_block.ffn.layers[0][1], torch.nn.GELU)
 
@@ -260,3 +263,33 @@ def test_sdpa_window_attention_keeps_attention_dropout():
         torch.testing.assert_close(
             fast.eval()(x, mask), plain.eval()(x, mask), rtol=1e-5,
             atol=1e-6)
+
+
+@pytest.mark.parametrize('hw, shift, pad_small_map', [
+    ((24, 24), 3, False),  # shifted, 16 windows, with the shift mask
+    ((24, 24), 0, False),  # unshifted partition
+    ((12, 30), 3, False),  # not square
+    ((6, 6), 3, False),  # exactly one window: unshifted, no copy
+    ((6, 6), 3, True),  # one window, shifted (pad_small_map)
+    ((14, 20), 3, False),  # needs padding: mmpretrain's computation
+])
+def test_gather_shift_window_msa_equals_mmpretrain(hw, shift, pad_small_map):
+    """The gather-based shift/partition gives exactly mmpretrain's output,
+    also in training with gradients, and the shift mask is cached."""
+    torch.manual_seed(0)
+    plain = ShiftWindowMSA(16, 2, 6, shift, pad_small_map=pad_small_map)
+    fast = ShiftWindowMSA(16, 2, 6, shift, pad_small_map=pad_small_map)
+    fast.load_state_dict(plain.state_dict())
+    fast.__class__ = GatherShiftWindowMSA
+    x = torch.randn(2, hw[0] * hw[1], 16, requires_grad=True)
+    outs, grads = [], []
+    for model in (plain, fast):
+        out = model(x, hw)
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outs.append(out)
+        grads.append(x.grad.clone())
+        x.grad = None
+    assert torch.equal(outs[1], outs[0])
+    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=1e-7)
+    with torch.no_grad():
+        assert torch.equal(fast(x, hw), plain(x, hw))
