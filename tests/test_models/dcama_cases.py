@@ -43,8 +43,9 @@ def model_cfg(backbone: str,
     """The dcama_mm model config equal to :func:`build_reference`'s.
 
     ``fast=True`` turns on the speed switches the shipped configs use
-    (oneDNN linears, SDPA window attention, channels-last ResNet, one
-    backbone image at a time on the CPU, two at once for Swin);
+    (oneDNN linears, SDPA window attention, channels-last ResNet, the
+    factored first mixer convolution, one backbone image at a time on the
+    CPU, two at once for Swin);
     ``fast=False`` turns all of them off (the straightforward
     computation; ``attn_impl`` still picks the head's attention).
     """
@@ -84,7 +85,8 @@ def model_cfg(backbone: str,
             in_channels=channels,
             num_blocks=blocks,
             attn_impl=attn_impl,
-            linear_impl='onednn' if fast else 'torch'),
+            linear_impl='onednn' if fast else 'torch',
+            mixer_impl='factored' if fast else 'concat'),
         cpu_backbone_batch_size=1 if fast else None,
         cpu_backbone_workers=2 if fast and backbone == 'swin' else None,
         test_cfg=dict())

@@ -223,3 +223,70 @@ def test_onednn_projections_equal_f_linear():
     torch.testing.assert_close(outs[1], outs[0])
     with pytest.raises(ValueError, match='linear_impl must be one of'):
         DCAMAAttention(64, 8, linear_impl='mkl')
+
+
+@pytest.mark.parametrize('low_hw, skip_hw', [((6, 8), (12, 16)),
+                                              ((3, 4), (7, 9)),
+                                              ((1, 1), (1, 2)),
+                                              ((5, 5), (5, 5))])
+def test_factored_conv_of_up_and_skip_equals_concat(low_hw, skip_hw):
+    """The factored first mixer convolution equals the 3x3 convolution of
+    the concatenation: any resize factor, borders, 1-pixel maps, no resize,
+    and the same gradients."""
+    from dcama_mm.models.decode_heads.dcama_head import (
+        _conv3x3_of_up_and_skip, _up)
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(5 + 3, 4, 3, padding=1)
+    low = torch.randn(2, 5, *low_hw, requires_grad=True)
+    skip = torch.randn(2, 3, *skip_hw, requires_grad=True)
+    outs, grads = [], []
+    for factored in (False, True):
+        if factored:
+            out = _conv3x3_of_up_and_skip(conv, low, skip)
+        else:
+            out = conv(torch.cat((_up(low, skip_hw), skip), dim=1))
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        outs.append(out)
+        grads.append([t.grad.clone() for t in (low, skip, conv.weight,
+                                                conv.bias)])
+        for t in (low, skip, conv.weight, conv.bias):
+            t.grad = None
+    torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads[1], grads[0]):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('size', [(64, 96), (100, 76)])
+def test_head_mixer_impls_equal(size):
+    """mixer_impl='factored' (the default) gives the logits and gradients of
+    the reference's 'concat' form, also when the stride-8 map is not half
+    the stride-4 map (100 -> 25 and 12)."""
+    torch.manual_seed(0)
+    concat = DCAMAHead(IN_CHANNELS, NUM_BLOCKS, mixer_impl='concat')
+    factored = DCAMAHead(IN_CHANNELS, NUM_BLOCKS)
+    assert factored.mixer_impl == 'factored'
+    factored.load_state_dict(concat.state_dict())
+    inputs = _head_features(2, 2, size, seed=7)
+    with torch.no_grad():
+        torch.testing.assert_close(
+            factored.eval()(inputs), concat.eval()(inputs), rtol=1e-5,
+            atol=1e-5)
+    target = torch.randint(0, 2, (2, *size),
+                           generator=torch.Generator().manual_seed(1))
+    results = []
+    for head in (concat, factored):
+        head.train()
+        torch.manual_seed(11)
+        logits = head(inputs)
+        F.cross_entropy(logits, target).backward()
+        results.append((logits.detach(),
+                        {n: p.grad
+                         for n, p in head.named_parameters()}))
+    torch.testing.assert_close(
+        results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(
+            results[1][1][name], grad, rtol=1e-4, atol=1e-6,
+            msg=lambda m, n=name: f'{n}: {m}')
+    with pytest.raises(ValueError, match='mixer_impl must be one of'):
+        DCAMAHead(IN_CHANNELS, NUM_BLOCKS, mixer_impl='im2col')

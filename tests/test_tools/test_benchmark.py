@@ -103,7 +103,8 @@ def test_inference_figures(tool, tiny_cfg, tmp_path):
         'backbone.channels_last': 'True',
         'decode_head.attn_impl': "'fused'",
         'decode_head.linear_impl': "'onednn'",
-        'decode_head.fast_dropout': 'True'
+        'decode_head.fast_dropout': 'True',
+        'decode_head.mixer_impl': "'factored'"
     }
     _check_common(r, batch=2)
     with open(out) as f:
@@ -127,7 +128,8 @@ def test_train_figures(tool, tiny_cfg):
         'backbone.channels_last': 'True',
         'decode_head.attn_impl': "'naive'",
         'decode_head.linear_impl': "'onednn'",
-        'decode_head.fast_dropout': 'True'
+        'decode_head.fast_dropout': 'True',
+        'decode_head.mixer_impl': "'factored'"
     }
     assert ('options    : cpu_backbone_batch_size=None, '
             'cpu_backbone_workers=None, backbone.channels_last=True, '

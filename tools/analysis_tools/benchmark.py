@@ -399,6 +399,8 @@ def speed_options(model: nn.Module) -> Dict[str, object]:
         for name in ('attn_impl', 'linear_impl', 'fast_dropout'):
             if hasattr(attentions[0], name):
                 options[f'decode_head.{name}'] = getattr(attentions[0], name)
+    if hasattr(head, 'mixer_impl'):
+        options['decode_head.mixer_impl'] = head.mixer_impl
     return options
 
 

@@ -39,9 +39,11 @@ model = dict(
         attn_drop=0.5,
         pe_drop=0.5,
         # speed switches, equal results up to float round-off:
-        # 'fused' | 'sdpa' | 'naive' attention; 'onednn' | 'torch' projections
+        # 'fused' | 'sdpa' | 'naive' attention; 'onednn' | 'torch' projections;
+        # 'factored' | 'concat' first mixer convolution
         attn_impl='fused',
         linear_impl='onednn',
+        mixer_impl='factored',
         channels=128,
         num_classes=2,
         # mean over the non-ignored pixels (PASCAL-5i boundaries are 255)

@@ -14,6 +14,7 @@ from ..layers import DCAMAAttention, SinusoidalPositionalEncoding
 from ..layers.dcama_attention import ATTN_IMPLS
 
 BlockFeatures = Tuple[List[Tensor], List[Tensor], List[Tensor], List[Tensor]]
+MIXER_IMPLS = ('factored', 'concat')
 
 
 def _conv_gn_relu_block(in_channels: int, out_channels: Sequence[int],
@@ -54,6 +55,38 @@ def _up(x: Tensor, size: Sequence[int]) -> Tensor:
         return x
     return F.interpolate(
         x, size=tuple(size), mode='bilinear', align_corners=True)
+
+
+def _conv3x3_of_up_and_skip(conv: nn.Conv2d, low: Tensor,
+                            skip: Tensor) -> Tensor:
+    """``conv(cat(_up(low, skip size), skip))`` with half the work.
+
+    ``conv`` is a 3x3 convolution (stride 1, padding 1, zero padding). Its
+    weight splits by input channels into ``W_low`` and ``W_skip``;
+    channel mixing commutes with the (per-channel, linear) bilinear resize
+    and with shifts, so the ``low`` part equals the sum over the 9 taps
+    ``t`` of ``shift_t(_up(W_low[t] low))``: one 1x1 convolution with
+    ``9 x C_out`` outputs at the low resolution, one resize, nine shifted
+    additions. Equal to the concatenated form up to float round-off; with
+    ``low`` at half the resolution it needs about 4x fewer FLOPs for that
+    part, and the concatenation is never stored.
+    """
+    weight = conv.weight
+    out_channels, low_channels = weight.shape[0], low.shape[1]
+    height, width = skip.shape[-2:]
+    taps = weight[:, :low_channels].permute(2, 3, 0, 1).reshape(
+        9 * out_channels, low_channels, 1, 1)
+    low = _up(F.conv2d(low, taps), (height, width))
+    out = F.conv2d(skip, weight[:, low_channels:], conv.bias, padding=1)
+    for tap in range(9):
+        # out[p, q] += (W_t low)[p + di, q + dj] where inside the map
+        di, dj = tap // 3 - 1, tap % 3 - 1
+        out[..., max(0, -di):height - max(0, di),
+            max(0, -dj):width - max(0, dj)] += low[
+                :, tap * out_channels:(tap + 1) * out_channels,
+                max(0, di):height - max(0, -di),
+                max(0, dj):width - max(0, -dj)]
+    return out
 
 
 @MODELS.register_module()
@@ -105,6 +138,16 @@ class DCAMAHead(BaseDecodeHead):
             inference (:func:`~dcama_mm.models.layers.onednn_linear`),
             ``'torch'`` on ``F.linear``. Equal up to float round-off.
             Defaults to ``'onednn'``.
+        mixer_impl (str): The first mixer convolution, whose input is the
+            stride-8 features (fused masks, query and support stage-2
+            features) resized to stride 4 and concatenated with the stage-1
+            features. ``'concat'``: as written (the reference);
+            ``'factored'``: the stride-8 part convolved at stride 8 as one
+            1x1 convolution per 3x3 tap, resized, shifted and summed, plus
+            the 3x3 convolution of the stage-1 part (the same weights;
+            equal up to float round-off, about half the FLOPs of the
+            head's largest layer, and the concatenation is never stored).
+            Defaults to ``'factored'``.
         channels (int): Channels of the fused coarse-mask features.
             Defaults to 128.
         num_classes (int): Must be 2 (background, foreground). Defaults to 2.
@@ -130,6 +173,7 @@ class DCAMAHead(BaseDecodeHead):
                  attn_impl: str = 'fused',
                  fast_dropout: bool = True,
                  linear_impl: str = 'onednn',
+                 mixer_impl: str = 'factored',
                  channels: int = 128,
                  num_classes: int = 2,
                  norm_groups: int = 4,
@@ -150,6 +194,7 @@ class DCAMAHead(BaseDecodeHead):
             raise ValueError(
                 f'DCAMAHead: every stage needs >= 1 block, got num_blocks='
                 f'{num_blocks}.')
+        check_choice('DCAMAHead', 'mixer_impl', mixer_impl, MIXER_IMPLS)
         if num_classes != 2:
             raise ValueError(
                 'DCAMAHead predicts background/foreground: num_classes must '
@@ -170,6 +215,7 @@ class DCAMAHead(BaseDecodeHead):
         # The logits come from the last mixer: no 1x1 classifier.
         del self.conv_seg
         self.num_blocks = tuple(int(n) for n in num_blocks)
+        self.mixer_impl = mixer_impl
 
         # stages 2, 3, 4 (strides 8, 16, 32)
         self.pos_encs = nn.ModuleList(
@@ -278,11 +324,14 @@ class DCAMAHead(BaseDecodeHead):
 
         x = torch.cat(
             (x, query_feats[1][-1], support_feats[1][-1].amax(dim=1)), dim=1)
-        x = _up(x, query_feats[0][-1].shape[-2:])
-        x = torch.cat(
-            (x, query_feats[0][-1], support_feats[0][-1].amax(dim=1)), dim=1)
-
-        x = self.mixers[0](x)
+        skip = torch.cat(
+            (query_feats[0][-1], support_feats[0][-1].amax(dim=1)), dim=1)
+        if self.mixer_impl == 'factored':
+            x = _conv3x3_of_up_and_skip(self.mixers[0][0], x, skip)
+            x = self.mixers[0][1:](x)
+        else:
+            x = torch.cat((_up(x, skip.shape[-2:]), skip), dim=1)
+            x = self.mixers[0](x)
         x = _up(x, (2 * x.shape[-2], 2 * x.shape[-1]))
         x = self.mixers[1](x)
         x = _up(x, (2 * x.shape[-2], 2 * x.shape[-1]))
