@@ -57,6 +57,12 @@ def _up(x: Tensor, size: Sequence[int]) -> Tensor:
         x, size=tuple(size), mode='bilinear', align_corners=True)
 
 
+def _max_over_shots(feats: Tensor) -> Tensor:
+    """``[B, K, C, h, w]`` -> ``[B, C, h, w]``, max over the K shots (a view
+    for K = 1)."""
+    return feats[:, 0] if feats.shape[1] == 1 else feats.amax(dim=1)
+
+
 def _conv3x3_of_up_and_skip(conv: nn.Conv2d, low: Tensor,
                             skip: Tensor) -> Tensor:
     """``conv(cat(_up(low, skip size), skip))`` with half the work.
@@ -323,9 +329,9 @@ class DCAMAHead(BaseDecodeHead):
         x = self.fuse_convs[1](_up(x, m2.shape[-2:]) + m2)
 
         x = torch.cat(
-            (x, query_feats[1][-1], support_feats[1][-1].amax(dim=1)), dim=1)
+            (x, query_feats[1][-1], _max_over_shots(support_feats[1][-1])), dim=1)
         skip = torch.cat(
-            (query_feats[0][-1], support_feats[0][-1].amax(dim=1)), dim=1)
+            (query_feats[0][-1], _max_over_shots(support_feats[0][-1])), dim=1)
         if self.mixer_impl == 'factored':
             x = _conv3x3_of_up_and_skip(self.mixers[0][0], x, skip)
             x = self.mixers[0][1:](x)
