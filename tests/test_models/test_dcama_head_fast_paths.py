@@ -225,10 +225,12 @@ def test_onednn_projections_equal_f_linear():
         DCAMAAttention(64, 8, linear_impl='mkl')
 
 
-@pytest.mark.parametrize('low_hw, skip_hw', [((6, 8), (12, 16)),
-                                              ((3, 4), (7, 9)),
-                                              ((1, 1), (1, 2)),
-                                              ((5, 5), (5, 5))])
+@pytest.mark.parametrize('low_hw, skip_hw', [
+    ((6, 8), (12, 16)),
+    ((3, 4), (7, 9)),
+    ((1, 1), (1, 2)),
+    ((5, 5), (5, 5)),
+])
 def test_factored_conv_of_up_and_skip_equals_concat(low_hw, skip_hw):
     """The factored first mixer convolution equals the 3x3 convolution of
     the concatenation: any resize factor, borders, 1-pixel maps, no resize,
@@ -245,11 +247,12 @@ def test_factored_conv_of_up_and_skip_equals_concat(low_hw, skip_hw):
             out = _conv3x3_of_up_and_skip(conv, low, skip)
         else:
             out = conv(torch.cat((_up(low, skip_hw), skip), dim=1))
-        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (out * weights).sum().backward()
         outs.append(out)
-        grads.append([t.grad.clone() for t in (low, skip, conv.weight,
-                                                conv.bias)])
-        for t in (low, skip, conv.weight, conv.bias):
+        tensors = (low, skip, conv.weight, conv.bias)
+        grads.append([t.grad.clone() for t in tensors])
+        for t in tensors:
             t.grad = None
     torch.testing.assert_close(outs[1], outs[0], rtol=1e-5, atol=1e-6)
     for a, b in zip(grads[1], grads[0]):

@@ -5,7 +5,7 @@ from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA
 
 from dcama_mm.models.backbones import BlockFeatureSwin
 from dcama_mm.models.layers import (FastLinear, GatherShiftWindowMSA,
-                                   SDPAWindowMSA)
+                                    SDPAWindowMSA)
 from dcama_mm.models.utils.backbone_converters import convert_official_swin
 from mmseg.registry import MODELS
 from tests.reference import randomize_parameters
@@ -285,7 +285,8 @@ def test_gather_shift_window_msa_equals_mmpretrain(hw, shift, pad_small_map):
     outs, grads = [], []
     for model in (plain, fast):
         out = model(x, hw)
-        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (out * weights).sum().backward()
         outs.append(out)
         grads.append(x.grad.clone())
         x.grad = None
