@@ -4,9 +4,10 @@ Each case builds a reference DCAMA (official-layout backbone + the
 straightforward spec head of :mod:`tests.reference.dcama_spec`) with random
 weights, and the matching tiny dcama_mm config.
 """
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import torch
+import torch.nn.functional as F
 
 from tests.reference import randomize_parameters
 from tests.reference.dcama_spec import (ReferenceDCAMA, reference_checkpoint,
@@ -116,7 +117,34 @@ def random_episode(batch: int, shots: int, size: Tuple[int, int],
     return query, supports, masks
 
 
+def random_head_inputs(in_channels: Sequence[int],
+                       num_blocks: Sequence[int],
+                       batch: int,
+                       shots: int,
+                       size: Tuple[int, int],
+                       seed: int = 0,
+                       mask_grid: Tuple[int, int] = (3, 4)) -> Tuple:
+    """Random block features of the 4 stages (strides 4..32) of an input of
+    ``size`` and blob-like 0/1 support masks, as ``DCAMAHead`` takes them:
+    ``(query_feats, support_feats, support_masks)``. The masks threshold a
+    ``mask_grid`` of uniform numbers resized to ``size``."""
+    gen = torch.Generator().manual_seed(seed)
+    h, w = size
+    query, support = [], []
+    for s, (c, n) in enumerate(zip(in_channels, num_blocks)):
+        hs, ws = h // 4 // 2**s, w // 4 // 2**s
+        query.append(
+            [torch.randn(batch, c, hs, ws, generator=gen) for _ in range(n)])
+        support.append([
+            torch.randn(batch, shots, c, hs, ws, generator=gen)
+            for _ in range(n)
+        ])
+    coarse = torch.rand(batch, shots, *mask_grid, generator=gen)
+    masks = (F.interpolate(coarse, size, mode='bilinear') > 0.5).float()
+    return tuple(query), tuple(support), masks
+
+
 __all__ = [
     'IMG_SIZE', 'build_reference', 'model_cfg', 'build_segmentor',
-    'random_episode', 'reference_checkpoint'
+    'random_episode', 'random_head_inputs', 'reference_checkpoint'
 ]

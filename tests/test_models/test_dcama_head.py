@@ -14,6 +14,7 @@ from dcama_mm.models import DCAMAHead
 from dcama_mm.models.layers import SinusoidalPositionalEncoding
 from dcama_mm.models.utils import convert_dcama_checkpoint
 from tests.test_models.dcama_cases import (build_reference, build_segmentor,
+                                           random_head_inputs,
                                            reference_checkpoint)
 
 IN_CHANNELS = (32, 64, 128, 256)  # the tiny ResNet-50 case
@@ -34,20 +35,8 @@ def heads():
 
 def _features(batch, shots, size, seed=0):
     """Random block features for an input of ``size`` (strides 4..32)."""
-    gen = torch.Generator().manual_seed(seed)
-    h, w = size
-    query, support = [], []
-    for s, (c, n) in enumerate(zip(IN_CHANNELS, NUM_BLOCKS)):
-        hs, ws = h // 4 // 2**s, w // 4 // 2**s
-        query.append(
-            [torch.randn(batch, c, hs, ws, generator=gen) for _ in range(n)])
-        support.append([
-            torch.randn(batch, shots, c, hs, ws, generator=gen)
-            for _ in range(n)
-        ])
-    coarse = torch.rand(batch, shots, 3, 5, generator=gen)
-    masks = (F.interpolate(coarse, size, mode='bilinear') > 0.5).float()
-    return tuple(query), tuple(support), masks
+    return random_head_inputs(IN_CHANNELS, NUM_BLOCKS, batch, shots, size,
+                              seed, mask_grid=(3, 5))
 
 
 @pytest.mark.parametrize('batch,shots,size', [(1, 1, (64, 96)),

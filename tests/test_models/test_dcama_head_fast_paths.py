@@ -15,6 +15,7 @@ import dcama_mm  # noqa: F401
 from dcama_mm.models import DCAMAHead
 from dcama_mm.models.layers import DCAMAAttention
 from dcama_mm.models.layers.dcama_attention import ATTN_IMPLS
+from tests.test_models.dcama_cases import random_head_inputs
 
 IN_CHANNELS = (16, 32, 64, 128)
 NUM_BLOCKS = (2, 2, 3, 2)
@@ -137,20 +138,8 @@ def test_fused_in_train_mode_without_grad():
 
 
 def _head_features(batch, shots, size, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    h, w = size
-    query, support = [], []
-    for s, (c, n) in enumerate(zip(IN_CHANNELS, NUM_BLOCKS)):
-        hs, ws = h // 4 // 2**s, w // 4 // 2**s
-        query.append(
-            [torch.randn(batch, c, hs, ws, generator=gen) for _ in range(n)])
-        support.append([
-            torch.randn(batch, shots, c, hs, ws, generator=gen)
-            for _ in range(n)
-        ])
-    coarse = torch.rand(batch, shots, 3, 4, generator=gen)
-    masks = (F.interpolate(coarse, size, mode='bilinear') > 0.5).float()
-    return tuple(query), tuple(support), masks
+    return random_head_inputs(IN_CHANNELS, NUM_BLOCKS, batch, shots, size,
+                              seed)
 
 
 def _heads():

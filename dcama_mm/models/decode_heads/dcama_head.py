@@ -72,8 +72,9 @@ def _conv3x3_of_up_and_skip(conv: nn.Conv2d, low: Tensor,
     channel mixing commutes with the (per-channel, linear) bilinear resize
     and with shifts, so the ``low`` part equals the sum over the 9 taps
     ``t`` of ``shift_t(_up(W_low[t] low))``: one 1x1 convolution with
-    ``9 x C_out`` outputs at the low resolution, one resize, nine shifted
-    additions. Equal to the concatenated form up to float round-off; with
+    ``9 x C_out`` outputs at the low resolution, then per tap a resize of
+    its ``C_out`` channels and a shifted addition. Equal to the
+    concatenated form up to float round-off; with
     ``low`` at half the resolution it needs about 4x fewer FLOPs for that
     part, and the concatenation is never stored.
     """
