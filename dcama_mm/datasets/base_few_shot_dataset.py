@@ -173,8 +173,10 @@ class BaseFewShotDataset(BaseDataset):
             class_id (int): Index of the episode's class.
 
         Returns:
-            np.ndarray: ``uint8`` array of 256 entries, pixel value -> 0
-            (background), 1 (foreground) or 255 (ignore). By default
+            np.ndarray | None: ``uint8`` array of 256 entries, pixel value
+            -> 0 (background), 1 (foreground) or 255 (ignore); None for
+            binary masks (read by the rule of
+            :mod:`dcama_mm.datasets.transforms.binary_mask`). By default
             ``class_id + 1`` -> 1, 255 -> 255, others -> 0.
         """
         lut = np.zeros(256, dtype=np.uint8)
@@ -283,7 +285,7 @@ class BaseFewShotDataset(BaseDataset):
             np.isin(record_class_ids, usable)).astype(np.int64)
         self._list_class_ids = record_class_ids[self._list_record_ids]
         self._metainfo['episode_class_ids'] = list(usable)
-        # Reported with every result (BENCHMARKS.md: seed and episodes).
+        # Reported with every result (docs/protocol.md: seed and episodes).
         self._metainfo['seed'] = self.seed
         self._metainfo['shots'] = self.shots
         self.data_list = kept

@@ -14,9 +14,6 @@ from .base_few_shot_dataset import BaseFewShotDataset
 SPLIT_LIST_FILES = (('train', 'trn.txt'), ('val', 'val.txt'),
                     ('test', 'test.txt'))
 
-#: Mask pixels at or above this value are foreground.
-FOREGROUND_THRESHOLD = 128
-
 
 def read_class_list(path: str) -> List[str]:
     """Read an FSS-1000 class list: one class (folder) name per line.
@@ -176,11 +173,11 @@ class FSS1000Dataset(BaseFewShotDataset):
             self._read_classes()
         return list(self._split_ranges[self.split])
 
-    def get_seg_lut(self, class_id: int) -> np.ndarray:
-        """Pixel values ``>= 128`` are foreground, the rest background."""
-        lut = np.zeros(256, dtype=np.uint8)
-        lut[FOREGROUND_THRESHOLD:] = 1
-        return lut
+    def get_seg_lut(self, class_id: int) -> None:
+        """None: the masks are binary, read by the binary-mask rule
+        (:mod:`dcama_mm.datasets.transforms.binary_mask`: pixel values
+        ``>= 128`` are foreground, the rest background)."""
+        return None
 
     def load_data_list(self) -> List[dict]:
         """List the images of the split's classes (sorted by name).

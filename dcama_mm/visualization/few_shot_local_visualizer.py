@@ -1,5 +1,6 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
-"""Draw one few-shot episode: supports, query ground truth, prediction."""
+"""Draw few-shot episodes and predictions: supports, ground truth, masks."""
+import math
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -193,6 +194,45 @@ class FewShotLocalVisualizer(Visualizer):
         if title:
             row = self._label(row, title, int(label_h * 1.3))
         return row
+
+    def draw_prediction(self, query: np.ndarray, pred: np.ndarray,
+                        supports: Sequence[np.ndarray],
+                        support_masks: Sequence[np.ndarray]) -> np.ndarray:
+        """A query with its predicted mask, the supports small beside it.
+
+        Args:
+            query (np.ndarray): RGB ``uint8`` query ``(H, W, 3)``.
+            pred (np.ndarray): Its ``(H, W)`` 0/1 mask.
+            supports (Sequence[np.ndarray]): RGB ``uint8`` support images.
+            support_masks (Sequence[np.ndarray]): Their 0/1 masks.
+
+        Returns:
+            np.ndarray: The RGB picture: the query at full size on the
+            left, the supports (masks drawn) in a column grid on the right.
+        """
+        canvas = self._overlay(query, pred, self.pred_color)
+        height = canvas.shape[0]
+        rows = min(len(supports), 3)
+        cols = math.ceil(len(supports) / rows)
+        cell = max(height // 3, 1)
+        gap = max(cell // 16, 2)
+        panel = np.full((height, gap + cols * (cell + gap), 3), 255,
+                        np.uint8)
+        for k, (img, mask) in enumerate(zip(supports, support_masks)):
+            scale = cell / max(img.shape[:2])
+            th = max(int(round(img.shape[0] * scale)), 1)
+            tw = max(int(round(img.shape[1] * scale)), 1)
+            # drawn after shrinking, so that the mask's outline stays visible
+            thumb = self._overlay(
+                mmcv.imresize(img, (tw, th), interpolation='area'),
+                mmcv.imresize(
+                    np.asarray(mask, np.uint8), (tw, th),
+                    interpolation='nearest'), self.support_color)
+            row, col = k % rows, k // rows
+            y0 = row * cell + (cell - th) // 2
+            x0 = gap + col * (cell + gap) + (cell - tw) // 2
+            panel[y0:y0 + th, x0:x0 + tw] = thumb
+        return np.concatenate([canvas, panel], axis=1)
 
     # ------------------------------------------------------------------
     # mmengine's Visualizer interface

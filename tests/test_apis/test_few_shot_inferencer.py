@@ -1,4 +1,5 @@
 """Tests of FewShotInferencer on a tiny random DCAMA and small tmp images."""
+import copy
 import logging
 import os.path as osp
 from typing import List, Sequence, Tuple
@@ -8,12 +9,16 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmcv.transforms import BaseTransform
+from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.logging import MMLogger
 from PIL import Image
 
 import dcama_mm  # noqa: F401  (registers the modules)
 from dcama_mm.apis import FewShotInferencer
-from mmseg.registry import MODELS
+from dcama_mm.datasets.synthetic import make_synthetic_fss1000
+from mmseg.registry import DATASETS, MODELS, TRANSFORMS
 
 NET_SIZE = 64
 MEAN = [123.675, 116.28, 103.53]
@@ -406,7 +411,6 @@ def test_built_from_config_and_checkpoint(tiny_model, episode_dir, tmp_path):
 
 
 def test_network_size_from_config_else_384(tiny_model):
-    from mmengine.config import Config
     cfg = Config(
         dict(
             default_scope='mmseg',
@@ -415,6 +419,7 @@ def test_network_size_from_config_else_384(tiny_model):
                 dataset=dict(pipeline=[
                     dict(type='LoadEpisode'),
                     dict(type='ResizeEpisode', scale=(48, 32)),  # (w, h)
+                    dict(type='PackFewShotInputs'),
                 ]))))
     assert FewShotInferencer(cfg, device='cpu').img_size == (32, 48)
     assert FewShotInferencer(tiny_model).img_size == (384, 384)
@@ -522,3 +527,107 @@ def test_no_support_set(tiny_model, episode_dir):
     fresh = FewShotInferencer(tiny_model, img_size=NET_SIZE)
     with pytest.raises(ValueError, match='No support set'):
         fresh(episode_dir[3][0])
+
+
+# ----------------------------------------------------------------------
+# one episode path: the inferencer computes what tools/test.py computes
+# ----------------------------------------------------------------------
+@TRANSFORMS.register_module(force=True)
+class _InvertQueryForTest(BaseTransform):
+    """A test-only step: the query's colours inverted."""
+
+    def transform(self, results: dict) -> dict:
+        results = dict(results)
+        results['img'] = 255 - results['img']
+        return results
+
+
+def _fss_config(root: str, extra_steps=()) -> Config:
+    pipeline = [dict(type='LoadEpisode'), *extra_steps,
+                dict(type='ResizeEpisode', scale=(NET_SIZE, NET_SIZE)),
+                dict(type='PackFewShotInputs')]
+    return Config(
+        dict(
+            default_scope='mmseg',
+            model=TINY_MODEL,
+            test_dataloader=dict(
+                dataset=dict(
+                    type='FSS1000Dataset',
+                    data_root=root,
+                    split='test',
+                    shots=2,
+                    pipeline=pipeline))))
+
+
+@pytest.fixture(scope='module')
+def fss_root(tmp_path_factory) -> str:
+    root = str(tmp_path_factory.mktemp('fss'))
+    make_synthetic_fss1000(
+        root, num_classes=(1, 1, 2), images_per_class=4,
+        size_range=(50, 90), seed=3)
+    return root
+
+
+@pytest.mark.parametrize('resize_to_original', [False, True])
+def test_same_masks_as_the_test_tool_path(tiny_model, fss_root,
+                                          resize_to_original):
+    """An FSS-1000 test episode through the dataset, its pipeline, the
+    collate function and ``model.test_step`` (what ``tools/test.py`` runs)
+    and through the inferencer given the same files: the same masks, at
+    the network size and at the original size."""
+    cfg = _fss_config(fss_root)
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    model = copy.deepcopy(tiny_model)
+    model.cfg = cfg
+    inferencer = FewShotInferencer(model, device='cpu')
+    model.test_cfg = dict(resize_to_original=resize_to_original)
+    fg = []
+    for index in range(4):
+        info = dataset.get_episode_info(index)
+        with torch.no_grad():
+            expected = model.test_step(pseudo_collate([dataset[index]]))[0]
+        got = inferencer(
+            info['img_path'],
+            support_imgs=info['support_img_paths'],
+            support_masks=info['support_seg_map_paths'],
+            resize_to_original=resize_to_original,
+            return_probs=True)['predictions']
+        exp_mask = expected.pred_sem_seg.data[0].numpy().astype(np.uint8)
+        exp_prob = expected.seg_logits.data.softmax(0)[1].numpy()
+        size = expected.ori_shape if resize_to_original else (NET_SIZE, ) * 2
+        assert got['sem_seg'].shape == tuple(size)
+        np.testing.assert_allclose(got['fg_prob'], exp_prob, atol=1e-5)
+        assert_masks_match(got['sem_seg'], exp_mask, exp_prob)
+        fg.append(exp_mask.mean())
+    assert 0.02 < np.mean(fg) < 0.98  # not a trivial comparison
+
+
+def test_a_transform_added_to_the_test_pipeline_is_applied(
+        tiny_model, fss_root):
+    """A step added to test_pipeline changes what the inferencer computes,
+    exactly as it changes the evaluated episode."""
+    plain_cfg = _fss_config(fss_root)
+    inverted_cfg = _fss_config(
+        fss_root, extra_steps=[dict(type='_InvertQueryForTest')])
+    dataset = DATASETS.build(inverted_cfg.test_dataloader.dataset)
+    info = dataset.get_episode_info(1)
+    results = {}
+    for name, cfg in (('plain', plain_cfg), ('inverted', inverted_cfg)):
+        model = copy.deepcopy(tiny_model)
+        model.cfg = cfg
+        results[name] = FewShotInferencer(model, device='cpu')(
+            info['img_path'],
+            support_imgs=info['support_img_paths'],
+            support_masks=info['support_seg_map_paths'],
+            return_probs=True)['predictions']
+    assert np.abs(results['plain']['fg_prob'] -
+                  results['inverted']['fg_prob']).max() > 1e-3
+    # the same as the evaluated episode with that pipeline (the step
+    # touches the query only: the support set is unchanged)
+    model = copy.deepcopy(tiny_model)
+    model.test_cfg = dict(resize_to_original=True)
+    with torch.no_grad():
+        expected = model.test_step(pseudo_collate([dataset[1]]))[0]
+    exp_prob = expected.seg_logits.data.softmax(0)[1].numpy()
+    np.testing.assert_allclose(results['inverted']['fg_prob'], exp_prob,
+                               atol=1e-5)

@@ -38,17 +38,13 @@ def build_reference(backbone: str, seed: int = 0) -> ReferenceDCAMA:
     return model.eval()
 
 
-def model_cfg(backbone: str,
-              attn_impl: str = 'fused',
-              fast: bool = True) -> Dict:
+def model_cfg(backbone: str, fast: bool = True) -> Dict:
     """The dcama_mm model config equal to :func:`build_reference`'s.
 
-    ``fast=True`` turns on the speed switches the shipped configs use
-    (oneDNN linears, SDPA window attention, channels-last ResNet, the
-    factored first mixer convolution, one backbone image at a time on the
-    CPU, two at once for Swin);
-    ``fast=False`` turns all of them off (the straightforward
-    computation; ``attn_impl`` still picks the head's attention).
+    ``fast=True``: every fast path on (the default), and for Swin two CPU
+    backbone images at once (``cpu_parallel_images=2``, as the shipped
+    config); ``fast=False``: the one setting ``fast_paths=False`` (the
+    straightforward computation everywhere).
     """
     if backbone == 'swin':
         channels = tuple(_SWIN['embed_dim'] * 2**i for i in range(4))
@@ -60,9 +56,7 @@ def model_cfg(backbone: str,
                 depths=list(_SWIN['depths']),
                 num_heads=list(_SWIN['num_heads'])),
             img_size=IMG_SIZE['swin'],
-            window_size=_SWIN['window_size'],
-            attn_impl='sdpa' if fast else 'mmpretrain',
-            linear_impl='onednn' if fast else 'torch')
+            window_size=_SWIN['window_size'])
     else:
         depth = int(backbone[1:])
         channels = tuple(_RESNET_BASE * 4 * 2**i for i in range(4))
@@ -71,8 +65,7 @@ def model_cfg(backbone: str,
             type='BlockFeatureResNet',
             depth=depth,
             base_channels=_RESNET_BASE,
-            stem_channels=_RESNET_BASE,
-            channels_last=fast)
+            stem_channels=_RESNET_BASE)
     return dict(
         type='FewShotSegmentor',
         data_preprocessor=dict(
@@ -84,22 +77,17 @@ def model_cfg(backbone: str,
         decode_head=dict(
             type='DCAMAHead',
             in_channels=channels,
-            num_blocks=blocks,
-            attn_impl=attn_impl,
-            linear_impl='onednn' if fast else 'torch',
-            mixer_impl='factored' if fast else 'concat'),
-        cpu_backbone_batch_size=1 if fast else None,
-        cpu_backbone_workers=2 if fast and backbone == 'swin' else None,
+            num_blocks=blocks),
+        fast_paths=fast,
+        cpu_parallel_images=2 if fast and backbone == 'swin' else None,
         test_cfg=dict())
 
 
-def build_segmentor(backbone: str,
-                    attn_impl: str = 'fused',
-                    fast: bool = True):
+def build_segmentor(backbone: str, fast: bool = True):
     """An (untrained) FewShotSegmentor of the tiny config, in eval mode."""
     from mmseg.registry import MODELS
     import dcama_mm  # noqa: F401
-    return MODELS.build(model_cfg(backbone, attn_impl, fast)).eval()
+    return MODELS.build(model_cfg(backbone, fast)).eval()
 
 
 def random_episode(batch: int, shots: int, size: Tuple[int, int],

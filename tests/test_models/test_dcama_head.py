@@ -28,7 +28,7 @@ def heads():
     state = convert_dcama_checkpoint(reference_checkpoint(reference))
     segmentor = build_segmentor('r50')
     segmentor.load_state_dict(state, strict=True)
-    naive = build_segmentor('r50', attn_impl='naive')
+    naive = build_segmentor('r50', fast=False)
     naive.load_state_dict(state, strict=True)
     return reference.model.eval(), segmentor.decode_head, naive.decode_head
 
@@ -83,22 +83,6 @@ def test_head_training_mode_uses_dropout(heads):
             head((query, support, masks)), head((query, support, masks)))
 
 
-def test_attn_impl_switch(heads):
-    _, head, naive = heads
-    query, support, masks = _features(2, 2, (64, 64), seed=9)
-    with torch.no_grad():
-        expected = naive((query, support, masks))
-        head.attn_impl = 'naive'
-        try:
-            assert head.attentions[1].attn_impl == 'naive'
-            switched = head((query, support, masks))
-        finally:
-            head.attn_impl = 'fused'
-    torch.testing.assert_close(switched, expected, rtol=0, atol=0)
-    with pytest.raises(ValueError, match='attn_impl'):
-        head.attn_impl = 'flash'
-
-
 def test_positional_table_formula_any_length():
     pe = SinusoidalPositionalEncoding(8, dropout=0.)
     table = pe.table(10010, torch.device('cpu'), torch.float32)
@@ -146,7 +130,7 @@ def test_loss_by_feat_ignores_255():
     (dict(num_classes=3), 'num_classes must be 2'),
     (dict(num_blocks=(3, 4, 6)), '4 backbone stages'),
     (dict(num_blocks=(3, 0, 6, 3)), '>= 1 block'),
-    (dict(attn_impl='flash'), 'attn_impl'),
+    (dict(attn_impl='flash'), 'attn_impl.*no longer exist'),
     (dict(in_channels=(32, 60, 128, 256)), 'divisible by num_heads'),
 ])
 def test_bad_head_config(kwargs, message):

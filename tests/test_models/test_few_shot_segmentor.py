@@ -11,6 +11,7 @@ from mmseg.structures import SegDataSample
 
 import dcama_mm  # noqa: F401
 from dcama_mm.models.utils import convert_dcama_checkpoint
+from dcama_mm.models.utils.fast_paths import fast_path_report, set_fast_paths
 from tests.test_models.dcama_cases import (IMG_SIZE, build_reference,
                                            build_segmentor, model_cfg,
                                            random_episode,
@@ -47,16 +48,16 @@ def test_equals_reference(backbone, shots, batch):
 
 
 @pytest.mark.parametrize('backbone', ['swin', 'r50'])
-def test_speed_switches_equal_straightforward_path(backbone):
-    """Every speed switch on (the shipped configs: oneDNN linears, SDPA
-    window attention, fused head attention, channels-last ResNet, one
-    backbone image at a time, two at once for Swin) equals every switch off
-    (mmpretrain's window attention, F.linear, the reference's explicit
-    attention, one backbone batch)."""
+def test_fast_paths_equal_straightforward_path(backbone):
+    """Every fast path on (the default: oneDNN linears, SDPA window
+    attention, flash head attention, factored mixer, channels-last ResNet,
+    one backbone image at a time on the CPU, two at once for Swin) equals
+    the one setting ``fast_paths=False`` (mmpretrain's window attention,
+    F.linear, the reference's explicit attention, one backbone batch)."""
     _, fast = _pair(backbone)
-    plain = build_segmentor(backbone, attn_impl='naive', fast=False)
+    plain = build_segmentor(backbone, fast=False)
     plain.load_state_dict(fast.state_dict())
-    assert fast.cpu_backbone_batch_size == 1
+    assert fast_path_report(fast) and not fast_path_report(plain)
     query, supports, masks = random_episode(2, 3, (64, 64), seed=5)
     with torch.no_grad():
         torch.testing.assert_close(
@@ -66,7 +67,79 @@ def test_speed_switches_equal_straightforward_path(backbone):
             atol=1e-5)
 
 
-def test_cpu_backbone_batch_size_splits_the_backbone_batch():
+def test_one_setting_reaches_every_module(monkeypatch):
+    """``fast_paths`` of the segmentor, set_fast_paths and the
+    environment's default all reach every module that owns a fast path."""
+    from dcama_mm.models.utils import fast_paths as policy
+    owners = [m for m in build_segmentor('swin').modules()
+              if isinstance(m, policy.FastPathMixin)]
+    assert {type(m).__name__ for m in owners} == {
+        'FewShotSegmentor', 'DCAMAHead', 'DCAMAAttention', 'FastLinear',
+        'SDPAWindowMSA', 'GatherShiftWindowMSA'}
+    assert all(m.fast_paths for m in owners)
+    off = build_segmentor('swin', fast=False)
+    assert not any(m.fast_paths for m in off.modules()
+                   if isinstance(m, policy.FastPathMixin))
+    policy.set_fast_paths(off, True)
+    assert all(m.fast_paths for m in off.modules()
+               if isinstance(m, policy.FastPathMixin))
+    monkeypatch.setattr(policy, '_DEFAULT', False)
+    cfg = model_cfg('r50')
+    cfg['fast_paths'] = None
+    default_off = MODELS.build(cfg)
+    assert not any(m.fast_paths for m in default_off.modules()
+                   if isinstance(m, policy.FastPathMixin))
+
+
+@pytest.mark.parametrize('value,ok', [('0', False), ('off', False),
+                                      ('1', True), ('', True),
+                                      ('maybe', None)])
+def test_fast_paths_environment_variable(monkeypatch, value, ok):
+    from dcama_mm.models.utils import fast_paths as policy
+    monkeypatch.setenv(policy.ENV_VAR, value)
+    if ok is None:
+        with pytest.raises(ValueError, match=policy.ENV_VAR):
+            policy._read_environment()
+    else:
+        assert policy._read_environment() is ok
+
+
+def test_fast_path_report_by_device_dtype_and_mode():
+    """Each module says which path it takes for a tensor description: the
+    CPU-only paths fall back by themselves on CUDA and under bf16."""
+    swin = build_segmentor('swin')
+    cpu = fast_path_report(swin, 'cpu', torch.float32, training=False)
+    assert cpu['FastLinear: oneDNN linear + GELU'] > 0
+    assert cpu['FewShotSegmentor: CPU backbone image by image, 2 at once']
+    assert cpu['DCAMAAttention: flash attention with a zero-padded value']
+    cuda = fast_path_report(swin, 'cuda', torch.float16, training=False)
+    assert not any('oneDNN' in key or 'CPU' in key for key in cuda)
+    assert cuda['SDPAWindowMSA: SDPA window attention'] > 0
+    train = fast_path_report(swin, 'cpu', torch.float32, training=True)
+    assert 'DCAMAAttention: one-pass attention backward' in train
+    assert not any('oneDNN' in key for key in train)
+    bf16 = fast_path_report(swin, 'cpu', torch.bfloat16, training=False)
+    assert not any('oneDNN' in key for key in bf16)
+
+
+@pytest.mark.parametrize('key', ['attn_impl', 'cpu_backbone_batch_size'])
+def test_removed_speed_switches_are_refused(key):
+    cfg = dict(model_cfg('r50'), **{key: 1})
+    with pytest.raises(ValueError, match=f'{key}.*model.fast_paths=False'):
+        MODELS.build(cfg)
+    cfg = model_cfg('r50')
+    cfg['decode_head']['mixer_impl'] = 'concat'
+    with pytest.raises(ValueError, match='mixer_impl.*no longer exist'):
+        MODELS.build(cfg)
+
+
+def test_unknown_test_cfg_key_is_refused():
+    cfg = dict(model_cfg('r50'), test_cfg=dict(resize_to_orignal=True))
+    with pytest.raises(ValueError, match="resize_to_orignal.*resize_to_"):
+        MODELS.build(cfg)
+
+
+def test_cpu_backbone_runs_image_by_image():
     _, segmentor = _pair('r50')
     sizes = []
     handle = segmentor.backbone.register_forward_pre_hook(
@@ -75,17 +148,15 @@ def test_cpu_backbone_batch_size_splits_the_backbone_batch():
     try:
         with torch.no_grad():
             segmentor.predict_logits(query, supports, masks)
-            segmentor.cpu_backbone_batch_size = 4
-            segmentor.predict_logits(query, supports, masks)
-            segmentor.cpu_backbone_batch_size = None
+            set_fast_paths(segmentor, False)
             segmentor.predict_logits(query, supports, masks)
     finally:
-        segmentor.cpu_backbone_batch_size = 1
+        set_fast_paths(segmentor, True)
         handle.remove()
-    assert sizes == [1] * 6 + [4, 2] + [6]
+    assert sizes == [1] * 6 + [6]
 
 
-def test_cpu_backbone_batch_size_not_applied_to_a_training_backbone():
+def test_cpu_backbone_not_split_for_a_training_backbone():
     """BatchNorm in train mode needs the whole batch: no splitting."""
     cfg = copy.deepcopy(model_cfg('r50'))
     cfg['backbone']['frozen'] = False
@@ -101,18 +172,16 @@ def test_cpu_backbone_batch_size_not_applied_to_a_training_backbone():
     assert sizes == [4, 1, 1, 1, 1]
 
 
-@pytest.mark.parametrize('name', ['cpu_backbone_batch_size',
-                                  'cpu_backbone_workers'])
 @pytest.mark.parametrize('value', [0, -1, 1.5, True, '2'])
-def test_cpu_backbone_options_are_checked(name, value):
-    cfg = dict(model_cfg('r50'), **{name: value})
-    with pytest.raises(ValueError, match=name):
+def test_cpu_parallel_images_is_checked(value):
+    cfg = dict(model_cfg('r50'), cpu_parallel_images=value)
+    with pytest.raises(ValueError, match='cpu_parallel_images'):
         MODELS.build(cfg)
 
 
-def test_cpu_backbone_workers_run_images_side_by_side():
+def test_cpu_parallel_images_run_side_by_side():
     _, segmentor = _pair('swin')
-    assert segmentor.cpu_backbone_workers == 2
+    assert segmentor.cpu_parallel_images == 2
     threads = []
     handle = segmentor.backbone.register_forward_pre_hook(
         lambda module, args: threads.append(threading.current_thread().name))
@@ -123,10 +192,10 @@ def test_cpu_backbone_workers_run_images_side_by_side():
         with torch.no_grad():
             parallel = segmentor.predict_logits(query, supports, masks)
             assert torch.get_num_threads() == 2  # restored
-            segmentor.cpu_backbone_workers = None
+            segmentor.cpu_parallel_images = None
             serial = segmentor.predict_logits(query, supports, masks)
     finally:
-        segmentor.cpu_backbone_workers = 2
+        segmentor.cpu_parallel_images = 2
         torch.set_num_threads(torch_threads)
         handle.remove()
     assert len(threads) == 8
@@ -159,7 +228,7 @@ def test_encoded_supports_reused_over_queries():
         reused = segmentor.predict_logits(query, supports=encoded)
         encoded5d = segmentor.encode_supports(supports[:1], masks[:1])
         reused5d = segmentor.predict_logits(query[:1], supports=encoded5d)
-    assert encoded['feats'][0][0].shape[:2] == (1, 2)
+    assert encoded.feats[0][0].shape[:2] == (1, 2)
     torch.testing.assert_close(reused, direct, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(reused5d, direct[:1], rtol=1e-5, atol=1e-5)
 

@@ -20,8 +20,6 @@ model = dict(
         type='BlockFeatureResNet',
         depth=50,
         frozen=True,
-        # speed switch, equal results up to float round-off
-        channels_last=True,
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/resnet50_a1h_mmpretrain.pth')),
@@ -32,12 +30,6 @@ model = dict(
         num_heads=8,
         attn_drop=0.5,
         pe_drop=0.5,
-        # speed switches, equal results up to float round-off:
-        # 'fused' | 'sdpa' | 'naive' attention; 'onednn' | 'torch' projections;
-        # 'factored' | 'concat' first mixer convolution
-        attn_impl='fused',
-        linear_impl='onednn',
-        mixer_impl='factored',
         channels=128,
         num_classes=2,
         # mean over the non-ignored pixels (PASCAL-5i boundaries are 255)
@@ -48,9 +40,9 @@ model = dict(
             avg_non_ignore=True),
         ignore_index=255,
         align_corners=True),
-    # on the CPU, run the backbone one image at a time (faster than one
-    # batch of query + supports there; None: one batch). GPUs ignore it.
-    cpu_backbone_batch_size=1,
+    # every fast path on, unless DCAMA_MM_FAST_PATHS=0 (False: all off, for
+    # debugging and equality checks; see docs/model.md)
+    fast_paths=None,
     train_cfg=dict(),
     # resize_to_original=True: predict at each query's original size
     test_cfg=dict(resize_to_original=False))

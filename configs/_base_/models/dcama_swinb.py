@@ -23,10 +23,6 @@ model = dict(
         img_size=384,
         window_size=12,
         frozen=True,
-        # speed switches, equal results up to float round-off:
-        # 'sdpa' | 'mmpretrain' window attention; 'onednn' | 'torch' linears
-        attn_impl='sdpa',
-        linear_impl='onednn',
         init_cfg=dict(
             type='Pretrained',
             checkpoint='checkpoints/'
@@ -38,12 +34,6 @@ model = dict(
         num_heads=8,
         attn_drop=0.5,
         pe_drop=0.5,
-        # speed switches, equal results up to float round-off:
-        # 'fused' | 'sdpa' | 'naive' attention; 'onednn' | 'torch' projections;
-        # 'factored' | 'concat' first mixer convolution
-        attn_impl='fused',
-        linear_impl='onednn',
-        mixer_impl='factored',
         channels=128,
         num_classes=2,
         # mean over the non-ignored pixels (PASCAL-5i boundaries are 255)
@@ -54,12 +44,12 @@ model = dict(
             avg_non_ignore=True),
         ignore_index=255,
         align_corners=True),
-    # on the CPU, run the backbone one image at a time (faster than one
-    # batch of query + supports there; None: one batch), two images at once
-    # on separate threads (each with half of torch's threads). GPUs ignore
-    # both.
-    cpu_backbone_batch_size=1,
-    cpu_backbone_workers=2,
+    # every fast path on, unless DCAMA_MM_FAST_PATHS=0 (False: all off, for
+    # debugging and equality checks; see docs/model.md)
+    fast_paths=None,
+    # memory for speed: on the CPU, two backbone images at once on separate
+    # threads (faster for Swin; None: one at a time, less memory)
+    cpu_parallel_images=2,
     train_cfg=dict(),
     # resize_to_original=True: predict at each query's original size
     test_cfg=dict(resize_to_original=False))

@@ -1,6 +1,7 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Load the images and masks of a few-shot episode."""
-from typing import List, Optional, Tuple
+from pathlib import Path
+from typing import List, Optional, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -8,6 +9,9 @@ from mmcv.transforms import BaseTransform
 from mmengine import fileio
 
 from mmseg.registry import TRANSFORMS
+from .binary_mask import to_binary_mask
+
+Source = Union[str, Path, np.ndarray]
 
 
 def _read_bytes(path: str, backend_args: Optional[dict], what: str) -> bytes:
@@ -28,23 +32,36 @@ class LoadEpisode(BaseTransform):
     Reads the paths written by
     :meth:`~dcama_mm.datasets.BaseFewShotDataset.get_episode_info` and turns
     each mask PNG into the episode class's mask with the episode's
-    ``seg_lut`` (pixel value -> 0 background, 1 foreground, 255 ignore).
+    ``seg_lut`` (pixel value -> 0 background, 1 foreground, 255 ignore), or,
+    when ``seg_lut`` is None or absent, with the binary-mask rule of
+    :mod:`~dcama_mm.datasets.transforms.binary_mask`.
 
-    Required keys: ``img_path``, ``seg_map_path``, ``support_img_paths``,
-    ``support_seg_map_paths``, ``seg_lut``.
+    Images and masks already in memory are taken as they are, as mmseg's
+    ``LoadImageFromNDArray`` does (this is how
+    :class:`~dcama_mm.apis.FewShotInferencer` feeds a user's arrays through
+    the test pipeline): the query as ``img`` (``uint8`` ``HxWx3`` BGR, or
+    ``HxW`` grey) instead of ``img_path``; the supports as ``support_imgs``
+    / ``support_masks``, lists whose items are arrays or paths, instead of
+    ``support_img_paths`` / ``support_seg_map_paths``. Without
+    ``seg_map_path`` (inference) the query has no ground truth.
+
+    Required keys: ``img_path`` or ``img``; ``support_img_paths`` or
+    ``support_imgs``; ``support_seg_map_paths`` or ``support_masks``.
+    Optional: ``seg_map_path``, ``seg_lut``.
 
     Added keys:
 
     - ``img`` (np.ndarray): query image, ``uint8`` HxWx3 BGR.
-    - ``gt_seg_map`` (np.ndarray): query mask, ``uint8`` HxW, 0/1/255.
+    - ``gt_seg_map`` (np.ndarray): query mask, ``uint8`` HxW, 0/1/255
+      (only with ``seg_map_path``).
     - ``support_imgs`` (list[np.ndarray]): support images, like ``img``.
     - ``support_masks`` (list[np.ndarray]): support masks, like
       ``gt_seg_map``.
     - ``ori_shape``, ``img_shape`` (tuple[int, int]): query size (h, w).
-    - ``seg_fields`` (list[str]): ``['gt_seg_map']``.
+    - ``seg_fields`` (list[str]): ``['gt_seg_map']`` (empty without it).
 
-    Mask PNGs must be single channel (a palette PNG gives its indices); for
-    a 3-channel mask the first channel is used.
+    Label mask PNGs must be single channel (a palette PNG gives its
+    indices); for a 3-channel label mask the first channel is used.
 
     Args:
         imdecode_backend (str): Image decoding backend of
@@ -64,44 +81,62 @@ class LoadEpisode(BaseTransform):
         self.backend_args = None if backend_args is None else dict(
             backend_args)
 
-    def _load_image(self, path: str) -> np.ndarray:
-        content = _read_bytes(path, self.backend_args, 'image')
+    def _load_image(self, source: Source, what: str) -> np.ndarray:
+        if isinstance(source, np.ndarray):
+            return as_image_array(source, what)
+        path = str(source)
+        content = _read_bytes(path, self.backend_args, what)
         try:
             img = mmcv.imfrombytes(
                 content, flag='color', backend=self.imdecode_backend)
         except Exception as err:  # decoders raise various types
-            raise ValueError(f'Cannot decode the image {path!r}: {err}; '
+            raise ValueError(f'Cannot decode the {what} {path!r}: {err}; '
                              'the file is corrupt or not an image.') from err
         if img is None or img.ndim != 3 or img.size == 0:
-            raise ValueError(f'Cannot decode the image {path!r}; the file is '
-                             'corrupt or not an image.')
+            raise ValueError(f'Cannot decode the {what} {path!r}; the file '
+                             'is corrupt or not an image.')
         return img
 
-    def _load_mask(self, path: str, lut: np.ndarray,
-                   img_shape: Tuple[int, int], img_path: str) -> np.ndarray:
-        content = _read_bytes(path, self.backend_args, 'mask')
-        try:
-            raw = mmcv.imfrombytes(
-                content, flag='unchanged', backend=self.seg_imdecode_backend)
-        except Exception as err:
-            raise ValueError(f'Cannot decode the mask {path!r}: {err}; the '
-                             'file is corrupt or not an image.') from err
-        if raw is None or raw.size == 0:
-            raise ValueError(f'Cannot decode the mask {path!r}; the file is '
-                             'corrupt or not an image.')
-        if raw.ndim == 3:
-            raw = raw[..., 0]
-        if raw.dtype != np.uint8:
-            if raw.min() < 0 or raw.max() > 255:
+    def _load_mask(self, source: Source, lut: Optional[np.ndarray],
+                   img_shape: Tuple[int, int], img_name: str,
+                   what: str) -> np.ndarray:
+        if isinstance(source, np.ndarray):
+            raw, name = source, what
+        else:
+            name = str(source)
+            content = _read_bytes(name, self.backend_args, what)
+            try:
+                raw = mmcv.imfrombytes(
+                    content,
+                    flag='unchanged',
+                    backend=self.seg_imdecode_backend)
+            except Exception as err:
                 raise ValueError(
-                    f'The mask {path!r} has values outside 0..255 '
-                    f'(dtype {raw.dtype}); masks must be 8-bit label PNGs.')
-            raw = raw.astype(np.uint8)
-        if raw.shape != tuple(img_shape):
+                    f'Cannot decode the {what} {name!r}: {err}; the file is '
+                    'corrupt or not an image.') from err
+            if raw is None or raw.size == 0:
+                raise ValueError(f'Cannot decode the {what} {name!r}; the '
+                                 'file is corrupt or not an image.')
+        if lut is None:
+            mask = to_binary_mask(raw, name)
+        else:
+            if raw.ndim == 3:
+                raw = raw[..., 0]
+            if raw.dtype != np.uint8:
+                if raw.min() < 0 or raw.max() > 255:
+                    raise ValueError(
+                        f'The {what} {name!r} has values outside 0..255 '
+                        f'(dtype {raw.dtype}); masks must be 8-bit label '
+                        'PNGs.')
+                raw = raw.astype(np.uint8)
+            mask = lut[raw]
+        if mask.shape != tuple(img_shape):
             raise ValueError(
-                f'The mask {path!r} has size {raw.shape} but its image '
-                f'{img_path!r} has size {tuple(img_shape)}.')
-        return lut[raw]
+                f'The {what} {name!r} has size {mask.shape[0]}x'
+                f'{mask.shape[1]} (h x w) but its image {img_name!r} has '
+                f'size {img_shape[0]}x{img_shape[1]}: a mask must have the '
+                'size of its image.')
+        return mask
 
     def transform(self, results: dict) -> dict:
         """Load the episode's images and masks.
@@ -113,29 +148,47 @@ class LoadEpisode(BaseTransform):
             dict: A new dict with the loaded arrays added.
         """
         results = dict(results)
-        lut = np.asarray(results['seg_lut'], dtype=np.uint8)
-        if lut.shape != (256, ):
-            raise ValueError('`seg_lut` must have 256 entries, got shape '
-                             f'{lut.shape}.')
-        img = self._load_image(results['img_path'])
-        gt = self._load_mask(results['seg_map_path'], lut, img.shape[:2],
-                             results['img_path'])
+        lut = results.get('seg_lut')
+        if lut is not None:
+            lut = np.asarray(lut, dtype=np.uint8)
+            if lut.shape != (256, ):
+                raise ValueError('`seg_lut` must have 256 entries, got '
+                                 f'shape {lut.shape}.')
+        query = results['img'] if results.get('img') is not None else \
+            results['img_path']
+        query_name = _name_of(query, 'the query image')
+        img = self._load_image(query, 'image')
+        if results.get('seg_map_path') is not None:
+            results['gt_seg_map'] = self._load_mask(
+                results['seg_map_path'], lut, img.shape[:2], query_name,
+                'mask')
+            results['seg_fields'] = ['gt_seg_map']
+        else:
+            results['seg_fields'] = []
         support_imgs: List[np.ndarray] = []
         support_masks: List[np.ndarray] = []
-        for img_path, seg_path in zip(results['support_img_paths'],
-                                      results['support_seg_map_paths']):
-            s_img = self._load_image(img_path)
+        sources = results.get('support_imgs',
+                              results.get('support_img_paths'))
+        mask_sources = results.get('support_masks',
+                                   results.get('support_seg_map_paths'))
+        for k, (source, mask_source) in enumerate(zip(sources,
+                                                      mask_sources)):
+            s_img = self._load_image(source, f'support image #{k}' if
+                                     isinstance(source, np.ndarray) else
+                                     'image')
             support_imgs.append(s_img)
             support_masks.append(
-                self._load_mask(seg_path, lut, s_img.shape[:2], img_path))
+                self._load_mask(
+                    mask_source, lut, s_img.shape[:2],
+                    _name_of(source, f'support image #{k}'),
+                    f'support mask #{k}' if isinstance(
+                        mask_source, np.ndarray) else 'mask'))
         results.update(
             img=img,
-            gt_seg_map=gt,
             support_imgs=support_imgs,
             support_masks=support_masks,
             ori_shape=img.shape[:2],
-            img_shape=img.shape[:2],
-            seg_fields=['gt_seg_map'])
+            img_shape=img.shape[:2])
         return results
 
     def __repr__(self) -> str:
@@ -143,3 +196,22 @@ class LoadEpisode(BaseTransform):
                 f'imdecode_backend={self.imdecode_backend!r}, '
                 f'seg_imdecode_backend={self.seg_imdecode_backend!r}, '
                 f'backend_args={self.backend_args})')
+
+
+def _name_of(source: Source, fallback: str) -> str:
+    """A path for messages, or ``fallback`` for an array."""
+    return fallback if isinstance(source, np.ndarray) else str(source)
+
+
+def as_image_array(img: np.ndarray, what: str) -> np.ndarray:
+    """Check an in-memory image: ``uint8`` ``HxWx3`` BGR (``HxW`` grey is
+    expanded to 3 channels, in a new array)."""
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError(
+            f'The {what} must be a uint8 HxWx3 (BGR) or HxW array, got '
+            f'dtype {img.dtype} and shape {tuple(img.shape)}.')
+    if min(img.shape[:2]) < 1:
+        raise ValueError(f'The {what} is empty: shape {tuple(img.shape)}.')
+    return img

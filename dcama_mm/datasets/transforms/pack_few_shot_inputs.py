@@ -26,11 +26,14 @@ class PackFewShotInputs(BaseTransform):
 
     - ``inputs``: the query image, ``uint8`` tensor ``[3, H, W]`` (BGR).
     - ``data_samples``: a :class:`SegDataSample` with ``gt_sem_seg``
-      (``PixelData``, long ``[1, H, W]``, 0/1/255), ``support_imgs``
-      (``uint8`` ``[K, 3, H, W]``), ``support_masks`` (``float32``
-      ``[K, H, W]``, 0/1, ignore -> 0), ``ori_gt_sem_seg`` when the pipeline
-      kept the original-size query mask, and the ``meta_keys`` present in
-      the results as metainfo.
+      (``PixelData``, long ``[1, H, W]``, 0/1/255; when the query has a
+      mask), ``support_imgs`` (``uint8`` ``[K, 3, H, W]``), ``support_masks``
+      (``float32`` ``[K, H, W]``, 0/1, ignore -> 0; both left out for an
+      episode without supports, e.g. a query of
+      :class:`~dcama_mm.apis.FewShotInferencer`, whose support set is
+      encoded once), ``ori_gt_sem_seg`` when the pipeline kept the
+      original-size query mask, and the ``meta_keys`` present in the
+      results as metainfo.
 
     All images of an episode must have the same size (use
     :class:`ResizeEpisode` first).
@@ -69,18 +72,21 @@ class PackFewShotInputs(BaseTransform):
                     f'query has {shape}; add a `ResizeEpisode` transform '
                     'before `PackFewShotInputs`.')
         data_sample = SegDataSample()
-        data_sample.gt_sem_seg = PixelData(
-            data=torch.from_numpy(
-                results['gt_seg_map'][None].astype(np.int64)))
-        if 'ori_gt_seg_map' in results:
-            data_sample.ori_gt_sem_seg = PixelData(
-                data=torch.from_numpy(
-                    results['ori_gt_seg_map'][None].astype(np.int64)))
-        data_sample.support_imgs = torch.stack(
-            [_img_to_tensor(s) for s in results['support_imgs']])
-        masks = np.stack(results['support_masks'])
-        data_sample.support_masks = torch.from_numpy(
-            (masks == 1).astype(np.float32))
+        for key, field in (('gt_seg_map', 'gt_sem_seg'),
+                           ('ori_gt_seg_map', 'ori_gt_sem_seg')):
+            if key in results:
+                data_sample.set_data({
+                    field:
+                    PixelData(
+                        data=torch.from_numpy(
+                            results[key][None].astype(np.int64)))
+                })
+        if results['support_imgs']:
+            data_sample.support_imgs = torch.stack(
+                [_img_to_tensor(s) for s in results['support_imgs']])
+            masks = np.stack(results['support_masks'])
+            data_sample.support_masks = torch.from_numpy(
+                (masks == 1).astype(np.float32))
         data_sample.set_metainfo(
             {k: results[k]
              for k in self.meta_keys if k in results})

@@ -19,8 +19,8 @@ class ResizeEpisode(BaseTransform):
     ``interpolate(mode='nearest')``). The aspect ratio is not kept, as in the
     reference.
 
-    Required keys: ``img``, ``gt_seg_map``, ``support_imgs``,
-    ``support_masks``.
+    Required keys: ``img``, ``support_imgs``, ``support_masks``; optional
+    ``gt_seg_map`` (absent at inference).
 
     Modified keys: ``img``, ``gt_seg_map``, ``support_imgs``,
     ``support_masks``, ``img_shape``.
@@ -82,10 +82,11 @@ class ResizeEpisode(BaseTransform):
         """
         results = dict(results)
         h, w = results['img'].shape[:2]
-        if self.keep_ori_seg:
-            results['ori_gt_seg_map'] = results['gt_seg_map']
+        if 'gt_seg_map' in results:
+            if self.keep_ori_seg:
+                results['ori_gt_seg_map'] = results['gt_seg_map']
+            results['gt_seg_map'] = self._resize_mask(results['gt_seg_map'])
         results['img'] = self._resize_img(results['img'])
-        results['gt_seg_map'] = self._resize_mask(results['gt_seg_map'])
         results['support_imgs'] = [
             self._resize_img(img) for img in results['support_imgs']
         ]

@@ -115,7 +115,7 @@ def few_shot_iou(episode_classes: Sequence[int], areas: ArrayLike,
     """mIoU and FB-IoU of a set of episodes (HSNet / DCAMA protocol).
 
     With ``I_fg[c], U_fg[c], I_bg[c], U_bg[c]`` summed over the episodes of
-    class ``c`` (see ``BENCHMARKS.md``):
+    class ``c`` (see ``docs/protocol.md``):
 
     - ``mIoU = mean_c I_fg[c] / max(U_fg[c], 1)`` over ``class_ids``; a
       class without episodes counts as 0, as in the reference.

@@ -6,6 +6,7 @@ from mmpretrain.models import ResNet
 from mmpretrain.models.backbones.resnet import Bottleneck
 
 from mmseg.registry import MODELS
+from ..utils.fast_paths import FastPathMixin, refuse_removed_switches
 from .frozen_backbone_mixin import FrozenBackboneMixin
 
 # options of ResNet that BlockFeatureResNet decides itself
@@ -27,7 +28,7 @@ def _bottleneck_pre_relu(block: Bottleneck, x: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
-class BlockFeatureResNet(FrozenBackboneMixin, ResNet):
+class BlockFeatureResNet(FastPathMixin, FrozenBackboneMixin, ResNet):
     """ResNet returning the output of every bottleneck, for DCAMA.
 
     `Deep Residual Learning for Image Recognition
@@ -40,6 +41,12 @@ class BlockFeatureResNet(FrozenBackboneMixin, ResNet):
     collects, per stage, every bottleneck's output after the residual
     addition and BEFORE its final ReLU (the ReLU is still applied before the
     next block), as ``[N, C_s, h_s, w_s]`` maps.
+
+    Fast path (:mod:`dcama_mm.models.utils.fast_paths`): the convolutions
+    run on channels-last (NHWC-strided) tensors: the input is converted and
+    the layout propagates through the network; the returned
+    ``[N, C, H, W]`` features are then channels-last strided, which the
+    head's token view reads without a copy. Parameters keep their layout.
 
     Released weights: torchvision's and TIMM's ResNets (e.g.
     ``resnet50_a1h``) have the same key names; convert them with
@@ -54,13 +61,6 @@ class BlockFeatureResNet(FrozenBackboneMixin, ResNet):
             frozen), and :meth:`forward` runs under :func:`torch.no_grad`.
             With False it is an ordinary trainable backbone.
             Defaults to True.
-        channels_last (bool): Run the convolutions on channels-last
-            (NHWC-strided) tensors: the input is converted and the layout
-            propagates through the network; the returned ``[N, C, H, W]``
-            features are then channels-last strided, which the head's token
-            view reads without a copy. Same values up to float round-off;
-            measured ~3-5% faster per CPU episode with ResNet-50. Parameters
-            keep their layout. Defaults to False.
         init_cfg (dict, optional): Initialization config, e.g.
             ``dict(type='Pretrained', checkpoint='resnet50_a1h.pth')``.
             Defaults to None.
@@ -90,9 +90,9 @@ class BlockFeatureResNet(FrozenBackboneMixin, ResNet):
     def __init__(self,
                  depth: int = 50,
                  frozen: bool = True,
-                 channels_last: bool = False,
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
+        refuse_removed_switches('BlockFeatureResNet', kwargs)
         if depth not in self.arch_settings or \
                 self.arch_settings[depth][0] is not Bottleneck:
             depths = sorted(d for d, (block, _) in self.arch_settings.items()
@@ -111,17 +111,20 @@ class BlockFeatureResNet(FrozenBackboneMixin, ResNet):
             out_indices=(3, ),
             init_cfg=init_cfg,
             **kwargs)
-        self.channels_last = bool(channels_last)
         self.num_blocks = tuple(self.stage_blocks)
         self.out_channels = tuple(
             getattr(self, name)[-1].out_channels for name in self.res_layers)
         self._set_frozen(frozen)
 
+    def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
+                       training: bool) -> Tuple[str, ...]:
+        return ('channels-last convolutions', )
+
     def _block_features(self,
                         x: torch.Tensor) -> Tuple[List[torch.Tensor], ...]:
         """Every bottleneck's pre-ReLU output, per stage (strides 4, 8, 16,
         32)."""
-        if self.channels_last:
+        if self.fast_paths:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.deep_stem:
             x = self.stem(x)

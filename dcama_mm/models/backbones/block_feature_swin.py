@@ -7,16 +7,14 @@ from mmpretrain.models import SwinTransformer
 from mmpretrain.models.utils import WindowMSA, resize_pos_embed
 
 from mmseg.registry import MODELS
-from ...utils.checks import check_choice
-from ..layers.onednn_linear import (CONVERTIBLE_LINEARS, LINEAR_IMPLS,
-                                    FastLinear)
+from ..layers.onednn_linear import CONVERTIBLE_LINEARS, FastLinear
 from ..layers.sdpa_window_msa import use_sdpa_window_attention
+from ..utils.fast_paths import refuse_removed_switches
 from .frozen_backbone_mixin import FrozenBackboneMixin
 
 _ARCH_KEYS = frozenset({'embed_dims', 'depths', 'num_heads'})
 # options of SwinTransformer that BlockFeatureSwin decides itself
 _FIXED_OPTIONS = ('out_indices', 'out_after_downsample', 'pad_small_map')
-WINDOW_ATTN_IMPLS = ('sdpa', 'mmpretrain')
 
 
 def _check_arch(arch: Union[str, dict]) -> None:
@@ -64,6 +62,15 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
     contiguous). It has no output norms: the official
     release's final ``norm`` and ``head`` are not used by DCAMA.
 
+    Fast paths (:mod:`dcama_mm.models.utils.fast_paths`; the modules are
+    the same for every config, each picks its path at run time): window
+    attention in one ``scaled_dot_product_attention`` call
+    (:class:`~dcama_mm.models.layers.SDPAWindowMSA`), the cyclic shift and
+    window partition as one gather
+    (:class:`~dcama_mm.models.layers.GatherShiftWindowMSA`), and every
+    linear on oneDNN with the MLP's GELU fused into it
+    (:class:`~dcama_mm.models.layers.FastLinear`, fp32 CPU inference).
+
     Inputs of any size work: mmpretrain pads them to the patch size and to
     the window size, and a stage whose map is smaller than the window is
     padded to it (``pad_small_map``). A map exactly the window's size gets a
@@ -94,19 +101,6 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
             eval mode whatever the requested mode (dropout and drop path
             off), and :meth:`forward` runs under :func:`torch.no_grad`. With
             False it is an ordinary trainable backbone. Defaults to True.
-        attn_impl (str): Shifted-window attention, equal results up to float
-            round-off: ``'sdpa'`` (:class:`~dcama_mm.models.layers.
-            SDPAWindowMSA`: bias, mask, softmax and product in one fused
-            call; :class:`~dcama_mm.models.layers.GatherShiftWindowMSA`:
-            shift + window partition as one gather, shift masks cached) or
-            ``'mmpretrain'`` (mmpretrain's explicit computation).
-            Defaults to ``'sdpa'``.
-        linear_impl (str): ``'onednn'``: the block linears run oneDNN's
-            fused kernel with the MLP's GELU in the same pass
-            (:class:`~dcama_mm.models.layers.FastLinear`; only for fp32
-            inference on the CPU, elsewhere the usual ``F.linear``);
-            ``'torch'``: plain ``nn.Linear`` + ``nn.GELU``. Equal up to
-            float round-off. Defaults to ``'onednn'``.
         init_cfg (dict, optional): Initialization config, e.g.
             ``dict(type='Pretrained', checkpoint='swin_b_384.pth')``.
             Defaults to None.
@@ -139,15 +133,10 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
                  window_size: int = 12,
                  drop_path_rate: float = 0.,
                  frozen: bool = True,
-                 attn_impl: str = 'sdpa',
-                 linear_impl: str = 'onednn',
                  init_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         _check_arch(arch)
-        check_choice('BlockFeatureSwin', 'attn_impl', attn_impl,
-                     WINDOW_ATTN_IMPLS)
-        check_choice('BlockFeatureSwin', 'linear_impl', linear_impl,
-                     LINEAR_IMPLS)
+        refuse_removed_switches('BlockFeatureSwin', kwargs)
         fixed = [key for key in _FIXED_OPTIONS if key in kwargs]
         if fixed:
             raise ValueError(
@@ -170,12 +159,8 @@ class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
                 del module.relative_position_index
                 module.register_buffer(
                     'relative_position_index', index, persistent=False)
-        self.attn_impl = attn_impl
-        self.linear_impl = linear_impl
-        if attn_impl == 'sdpa':
-            use_sdpa_window_attention(self)
-        if linear_impl == 'onednn':
-            self._use_fast_linears()
+        use_sdpa_window_attention(self)
+        self._use_fast_linears()
         self._set_frozen(frozen)
 
     def _use_fast_linears(self) -> None:

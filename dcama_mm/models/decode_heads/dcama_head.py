@@ -5,16 +5,15 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
-from ...utils.checks import check_choice
 from ..layers import DCAMAAttention, SinusoidalPositionalEncoding
-from ..layers.dcama_attention import ATTN_IMPLS
+from ..utils.fast_paths import FastPathMixin, refuse_removed_switches
 
 BlockFeatures = Tuple[List[Tensor], List[Tensor], List[Tensor], List[Tensor]]
-MIXER_IMPLS = ('factored', 'concat')
 
 
 def _conv_gn_relu_block(in_channels: int, out_channels: Sequence[int],
@@ -50,11 +49,10 @@ def _mixer(in_channels: int, mid_channels: int, out_channels: int,
 
 
 def _up(x: Tensor, size: Sequence[int]) -> Tensor:
-    """Bilinear resize with ``align_corners=True`` (no-op at equal size)."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(
-        x, size=tuple(size), mode='bilinear', align_corners=True)
+    """mmseg's bilinear ``resize`` with ``align_corners=True``, as DCAMA."""
+    return resize(
+        x, size=tuple(size), mode='bilinear', align_corners=True,
+        warning=False)
 
 
 def _max_over_shots(feats: Tensor) -> Tensor:
@@ -99,7 +97,7 @@ def _conv3x3_of_up_and_skip(conv: nn.Conv2d, low: Tensor,
 
 
 @MODELS.register_module()
-class DCAMAHead(BaseDecodeHead):
+class DCAMAHead(FastPathMixin, BaseDecodeHead):
     """Dense Cross-query-and-support Attention weighted Mask Aggregation head.
 
     The head of DCAMA (`Dense Cross-Query-and-Support Attention Weighted Mask
@@ -112,7 +110,14 @@ class DCAMAHead(BaseDecodeHead):
     last stage-2 and stage-1 features of the query and the (max over shots)
     supports, and decoded by three mixers into 2-class logits.
 
-    Differences from the reference code (as DCAMA_SPEC.md prescribes): the
+    Fast path (:mod:`dcama_mm.models.utils.fast_paths`): the first mixer
+    convolution, whose input is the stride-8 features resized to stride 4
+    and concatenated with the stage-1 features, runs factored
+    (:func:`_conv3x3_of_up_and_skip`: the same weights, about half the
+    FLOPs of the head's largest layer, the concatenation never stored).
+    The attention modules own theirs (:class:`DCAMAAttention`).
+
+    Differences from the reference code (see ``docs/model.md``): the
     positional table is computed for any number of tokens; with batch > 1 and
     K > 1 every episode attends only to its own supports; the 2x upsamplings
     use ``(2h, 2w)`` (the first one resizes to the stage-1 size) so that
@@ -127,36 +132,6 @@ class DCAMAHead(BaseDecodeHead):
         attn_drop (float): Dropout on the attention weights. Defaults to 0.5.
         pe_drop (float): Dropout after the positional encoding. Defaults to
             0.5.
-        attn_impl (str): Attention kernel, equal results up to float
-            round-off (see :class:`DCAMAAttention`): ``'fused'`` (flash
-            kernel with a zero-padded value at inference, never
-            materialising the scores; scale folded into the query
-            projection and one-pass backward in training), ``'sdpa'``
-            (:func:`torch.nn.functional.scaled_dot_product_attention` with
-            the one-channel value) or ``'naive'`` (the reference's explicit
-            scores, division, softmax and product). Defaults to
-            ``'fused'``.
-        fast_dropout (bool): With ``attn_impl='fused'`` in training, draw
-            the attention dropout masks as ``rand >= p`` (same distribution,
-            faster, bool masks) rather than as
-            :func:`torch.nn.functional.dropout` does; False gives the same
-            masks as ``'naive'`` for the same random state. Defaults to
-            True.
-        linear_impl (str): With ``attn_impl='fused'``, ``'onednn'`` runs the
-            query/key projections on oneDNN's linear kernel at fp32 CPU
-            inference (:func:`~dcama_mm.models.layers.onednn_linear`),
-            ``'torch'`` on ``F.linear``. Equal up to float round-off.
-            Defaults to ``'onednn'``.
-        mixer_impl (str): The first mixer convolution, whose input is the
-            stride-8 features (fused masks, query and support stage-2
-            features) resized to stride 4 and concatenated with the stage-1
-            features. ``'concat'``: as written (the reference);
-            ``'factored'``: the stride-8 part convolved at stride 8 as one
-            1x1 convolution per 3x3 tap, resized, shifted and summed, plus
-            the 3x3 convolution of the stage-1 part (the same weights;
-            equal up to float round-off, about half the FLOPs of the
-            head's largest layer, and the concatenation is never stored).
-            Defaults to ``'factored'``.
         channels (int): Channels of the fused coarse-mask features.
             Defaults to 128.
         num_classes (int): Must be 2 (background, foreground). Defaults to 2.
@@ -179,10 +154,6 @@ class DCAMAHead(BaseDecodeHead):
                  num_heads: int = 8,
                  attn_drop: float = 0.5,
                  pe_drop: float = 0.5,
-                 attn_impl: str = 'fused',
-                 fast_dropout: bool = True,
-                 linear_impl: str = 'onednn',
-                 mixer_impl: str = 'factored',
                  channels: int = 128,
                  num_classes: int = 2,
                  norm_groups: int = 4,
@@ -203,7 +174,7 @@ class DCAMAHead(BaseDecodeHead):
             raise ValueError(
                 f'DCAMAHead: every stage needs >= 1 block, got num_blocks='
                 f'{num_blocks}.')
-        check_choice('DCAMAHead', 'mixer_impl', mixer_impl, MIXER_IMPLS)
+        refuse_removed_switches('DCAMAHead', kwargs)
         if num_classes != 2:
             raise ValueError(
                 'DCAMAHead predicts background/foreground: num_classes must '
@@ -224,16 +195,13 @@ class DCAMAHead(BaseDecodeHead):
         # The logits come from the last mixer: no 1x1 classifier.
         del self.conv_seg
         self.num_blocks = tuple(int(n) for n in num_blocks)
-        self.mixer_impl = mixer_impl
 
         # stages 2, 3, 4 (strides 8, 16, 32)
         self.pos_encs = nn.ModuleList(
             SinusoidalPositionalEncoding(c, dropout=pe_drop)
             for c in in_channels[1:])
         self.attentions = nn.ModuleList(
-            DCAMAAttention(c, num_heads, attn_drop, attn_impl, fast_dropout,
-                           linear_impl)
-            for c in in_channels[1:])
+            DCAMAAttention(c, num_heads, attn_drop) for c in in_channels[1:])
         mid = (16, 64, channels)
         self.mask_convs = nn.ModuleList([
             _conv_gn_relu_block(num_blocks[1], mid, (5, 5, 3), norm_groups),
@@ -250,16 +218,9 @@ class DCAMAHead(BaseDecodeHead):
             _mixer(mid[0], mid[0], num_classes, False),
         ])
 
-    @property
-    def attn_impl(self) -> str:
-        """str: Attention implementation of all stages."""
-        return self.attentions[0].attn_impl
-
-    @attn_impl.setter
-    def attn_impl(self, impl: str) -> None:
-        check_choice('DCAMAHead', 'attn_impl', impl, ATTN_IMPLS)
-        for attention in self.attentions:
-            attention.attn_impl = impl
+    def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
+                       training: bool) -> Tuple[str, ...]:
+        return ('factored first mixer convolution', )
 
     def _check_inputs(self, query_feats: BlockFeatures,
                       support_feats: BlockFeatures) -> None:
@@ -337,7 +298,7 @@ class DCAMAHead(BaseDecodeHead):
         skip = torch.cat(
             (query_feats[0][-1], _max_over_shots(support_feats[0][-1])),
             dim=1)
-        if self.mixer_impl == 'factored':
+        if self.fast_paths:
             x = _conv3x3_of_up_and_skip(self.mixers[0][0], x, skip)
             x = self.mixers[0][1:](x)
         else:

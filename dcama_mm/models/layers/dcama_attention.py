@@ -7,40 +7,34 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...utils.checks import check_choice
-from .onednn_linear import LINEAR_IMPLS, fast_linear
-
-ATTN_IMPLS = ('fused', 'sdpa', 'naive')
+from ..utils.fast_paths import FastPathMixin
+from .onednn_linear import fast_linear, use_onednn_for
 
 
 class _MaskAggregation(torch.autograd.Function):
     """``dropout(softmax(q k^T)) v`` for a single value channel.
 
-    Training-time kernel of the ``'fused'`` implementation. Because the value
+    Training-time fast path of :class:`DCAMAAttention`. Because the value
     has one channel, the gradient of the scores simplifies to
     ``dS = g * (P_drop * v^T - P * o)`` (``o`` the output, ``g`` its
     gradient): one element-wise pass instead of autograd's chain through the
     matrix product, dropout and softmax, and only the softmax weights and the
-    dropout mask are kept for the backward pass. With ``fast_dropout=False``
-    the dropout mask is drawn exactly as :func:`torch.nn.functional.dropout`
-    draws it, so with the same random state the result equals the
-    straightforward implementation.
+    dropout mask are kept for the backward pass. The dropout mask is drawn
+    as ``rand >= p`` (a bool mask: the same Bernoulli distribution as
+    :func:`torch.nn.functional.dropout`, faster, one byte per weight).
     """
 
     @staticmethod
-    def forward(ctx, q: Tensor, k: Tensor, value: Tensor, p: float,
-                fast_dropout: bool) -> Tensor:
+    def forward(ctx, q: Tensor, k: Tensor, value: Tensor,
+                p: float) -> Tensor:
         # q: [B, H, Lq, d] (already scaled), k: [B, H, Lk, d], value [B, Lk]
         weights = torch.matmul(q, k.transpose(-2, -1)).softmax(dim=-1)
         v = value[:, None, :, None].to(weights.dtype)
         keep: Optional[Tensor] = None
         if p > 0:
-            if fast_dropout:
-                # a bool mask from uniform numbers: the same distribution as
-                # bernoulli_, several times faster and 1 byte per weight
-                keep = torch.rand_like(weights) >= p
-            else:  # exactly F.dropout's draw
-                keep = torch.empty_like(weights).bernoulli_(1 - p)
+            # a bool mask from uniform numbers: the same distribution as
+            # bernoulli_, several times faster and 1 byte per weight
+            keep = torch.rand_like(weights) >= p
             dropped = weights * keep
             out = torch.matmul(dropped.mul_(1 / (1 - p)), v)
             del dropped
@@ -65,80 +59,67 @@ class _MaskAggregation(torch.autograd.Function):
             grad_q = torch.matmul(grad_scores, k)
         if ctx.needs_input_grad[1]:
             grad_k = torch.matmul(grad_scores.transpose(-2, -1), q)
-        return grad_q, grad_k, None, None, None
+        return grad_q, grad_k, None, None
 
 
-class DCAMAAttention(nn.Module):
+class DCAMAAttention(FastPathMixin, nn.Module):
     """Cross query-support attention that aggregates support mask values.
 
-    One DCAMA attention module (Shi et al., ECCV 2022): query and support
+    One DCAMA attention module (see ``docs/model.md``): query and support
     tokens are projected by two separate ``Linear(C, C)`` layers and split
-    into ``num_heads`` heads; each head's softmax attention weights
-    (after dropout) average the support mask values; the output is the mean
-    over heads, one value per query token. There is no value and no output
+    into ``num_heads`` heads; each head's softmax attention weights (after
+    dropout) average the support mask values; the output is the mean over
+    heads, one value per query token. There is no value and no output
     projection.
 
-    Three implementations give the same result up to float round-off:
+    The straightforward computation writes the reference's formulation out:
+    scores, division by ``sqrt(d_k)``, softmax, dropout and product. Fast
+    paths (:mod:`dcama_mm.models.utils.fast_paths`), equal to it up to float
+    round-off:
 
-    - ``'fused'``: at inference the value (one channel) is zero-padded to
-      the head width so that
-      :func:`~torch.nn.functional.scaled_dot_product_attention` runs its
-      flash kernel (on the CPU too), which applies the scale ``1/sqrt(d_k)``
-      itself: the scores are never materialised, which is several times
-      faster and uses little memory. With gradients, the scale is folded
-      into the query projection and a custom autograd function with a
-      one-pass backward of the scores is used.
-    - ``'sdpa'``: :func:`~torch.nn.functional.scaled_dot_product_attention`
-      with the one-channel value (its math kernel on the CPU).
-    - ``'naive'``: scores, division by ``sqrt(d_k)``, softmax, dropout and
-      product, written out (the reference's formulation).
+    - inference: the value (one channel) is zero-padded to the head width so
+      that :func:`~torch.nn.functional.scaled_dot_product_attention` runs
+      its flash kernel (on the CPU too), which applies the scale itself and
+      never stores the ``[Lq, Lk]`` scores; the projections run on oneDNN's
+      linear kernel where it applies (fp32 CPU,
+      :func:`~dcama_mm.models.layers.fast_linear`);
+    - training: the scale folded into the query projection and
+      :class:`_MaskAggregation`, a one-pass backward of the scores, with the
+      dropout mask drawn as ``rand >= p`` (the same distribution as
+      :func:`torch.nn.functional.dropout`, not the same draw).
 
     Args:
         embed_dims (int): Token channels ``C``; divisible by ``num_heads``.
         num_heads (int): Number of heads. Defaults to 8.
         attn_drop (float): Dropout probability on the attention weights
             (training only). Defaults to 0.5.
-        attn_impl (str): ``'fused'``, ``'sdpa'`` or ``'naive'``, see above.
-            Defaults to ``'fused'``.
-        fast_dropout (bool): Only for ``'fused'`` in training: draw the
-            attention dropout mask as ``rand >= p`` (a bool mask: the same
-            Bernoulli distribution, several times faster than
-            ``bernoulli_`` on the CPU, a quarter of the memory) instead of
-            :func:`torch.nn.functional.dropout`'s draw. False reproduces the
-            ``'naive'`` path's masks for the same random state. Defaults to
-            True.
-        linear_impl (str): Only for ``'fused'``: ``'onednn'`` runs the query
-            and key projections on oneDNN's linear kernel where it applies
-            (fp32 CPU inference, :func:`~dcama_mm.models.layers.
-            fast_linear`), ``'torch'`` on ``F.linear``. Defaults to
-            ``'onednn'``.
     """
 
     def __init__(self,
                  embed_dims: int,
                  num_heads: int = 8,
-                 attn_drop: float = 0.5,
-                 attn_impl: str = 'fused',
-                 fast_dropout: bool = True,
-                 linear_impl: str = 'onednn') -> None:
+                 attn_drop: float = 0.5) -> None:
         super().__init__()
         if embed_dims % num_heads != 0:
             raise ValueError(
                 f'embed_dims ({embed_dims}) must be divisible by num_heads '
                 f'({num_heads}).')
-        check_choice('DCAMAAttention', 'attn_impl', attn_impl, ATTN_IMPLS)
-        check_choice('DCAMAAttention', 'linear_impl', linear_impl,
-                     LINEAR_IMPLS)
         self.embed_dims = embed_dims
         self.num_heads = num_heads
         self.head_dims = embed_dims // num_heads
         self.attn_drop_rate = attn_drop
-        self.attn_impl = attn_impl
-        self.fast_dropout = fast_dropout
-        self.linear_impl = linear_impl
         self.query_proj = nn.Linear(embed_dims, embed_dims)
         self.key_proj = nn.Linear(embed_dims, embed_dims)
         self.attn_drop = nn.Dropout(p=attn_drop)
+
+    def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
+                       training: bool) -> Tuple[str, ...]:
+        if training:
+            return ('one-pass attention backward', )
+        paths = ('flash attention with a zero-padded value', )
+        if use_onednn_for(device, dtype):
+            paths += ('oneDNN projections', )
+        return paths
 
     def _split_heads(self, x: Tensor) -> Tensor:
         """``[B, L, C]`` -> ``[B, heads, L, C / heads]`` (a view)."""
@@ -157,31 +138,23 @@ class DCAMAAttention(nn.Module):
         Returns:
             Tensor: Head-averaged aggregated values ``[B, Lq]``.
         """
-        if self.attn_impl == 'fused':
-            return self._forward_fused(query, key, value)
+        if self.fast_paths:
+            return self._forward_fast(query, key, value)
         q = self._split_heads(self.query_proj(query))
         k = self._split_heads(self.key_proj(key))
         # one value channel, shared by all heads: [B, heads, Lk, 1]
         v = value[:, None, :, None].expand(-1, self.num_heads, -1, 1)
-        if self.attn_impl == 'sdpa':
-            out = F.scaled_dot_product_attention(
-                q,
-                k,
-                v.to(q.dtype),
-                dropout_p=self.attn_drop_rate if self.training else 0.0)
-        else:
-            scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(
-                self.head_dims)
-            attn = self.attn_drop(scores.softmax(dim=-1))
-            out = torch.matmul(attn, v.to(attn.dtype))
+        scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(
+            self.head_dims)
+        attn = self.attn_drop(scores.softmax(dim=-1))
+        out = torch.matmul(attn, v.to(attn.dtype))
         return out.mean(dim=1).squeeze(-1)
 
-    def _forward_fused(self, query: Tensor, key: Tensor,
-                       value: Tensor) -> Tensor:
+    def _forward_fast(self, query: Tensor, key: Tensor,
+                      value: Tensor) -> Tensor:
         scale = 1 / math.sqrt(self.head_dims)
-        linear = fast_linear if self.linear_impl == 'onednn' else F.linear
         k = self._split_heads(
-            linear(key, self.key_proj.weight, self.key_proj.bias))
+            fast_linear(key, self.key_proj.weight, self.key_proj.bias))
         dropout = self.attn_drop_rate if self.training else 0.0
         needs_grad = torch.is_grad_enabled() and (
             query.requires_grad or k.requires_grad
@@ -190,13 +163,12 @@ class DCAMAAttention(nn.Module):
         if needs_grad or dropout > 0:
             # the scale folded into the query projection
             q = self._split_heads(
-                linear(query, self.query_proj.weight * scale,
-                       self.query_proj.bias * scale))
-            out = _MaskAggregation.apply(q, k, value, dropout,
-                                         self.fast_dropout)
+                fast_linear(query, self.query_proj.weight * scale,
+                            self.query_proj.bias * scale))
+            out = _MaskAggregation.apply(q, k, value, dropout)
             return out.mean(dim=1).squeeze(-1)
         q = self._split_heads(
-            linear(query, self.query_proj.weight, self.query_proj.bias))
+            fast_linear(query, self.query_proj.weight, self.query_proj.bias))
         # zero-pad the value to the head width: the flash kernel needs equal
         # widths and never materialises the [Lq, Lk] scores (it applies the
         # scale to the scores itself)
@@ -208,6 +180,4 @@ class DCAMAAttention(nn.Module):
         return out[..., 0].mean(dim=1)
 
     def extra_repr(self) -> str:
-        return (f'embed_dims={self.embed_dims}, num_heads={self.num_heads}, '
-                f'attn_impl={self.attn_impl!r}, '
-                f'linear_impl={self.linear_impl!r}')
+        return f'embed_dims={self.embed_dims}, num_heads={self.num_heads}'

@@ -1,11 +1,10 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Linear layers on oneDNN's fused CPU kernel, for inference.
 
-On this project's reference CPU (2-core AMD EPYC) PyTorch's default fp32
-``F.linear`` runs the backbone's matrix shapes at 90-167 GFLOP/s, oneDNN's
-``mkldnn::_linear_pointwise`` at 182-205 GFLOP/s, and the latter can apply
-the GELU of a transformer MLP in the same pass (measured with
-``tools/analysis_tools/benchmark.py``; see the README's speed section).
+oneDNN's ``mkldnn::_linear_pointwise`` runs fp32 CPU matrix products of the
+backbone's shapes faster than PyTorch's default ``F.linear`` and can apply
+the GELU of a transformer MLP in the same pass (a fast path of the speed
+policy, :mod:`dcama_mm.models.utils.fast_paths`; figures in the README).
 
 The oneDNN kernel has no autograd formula and no autocast rule, so it is
 used only where it computes exactly what ``F.linear`` would: fp32 tensors on
@@ -13,7 +12,7 @@ the CPU, autocast off and no gradient needed. Anything else (training, a GPU,
 bf16) takes ``F.linear`` (+ ``F.gelu``), so a module can use it
 unconditionally.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -22,8 +21,7 @@ from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
 from torch import Tensor
 
 from ...utils.checks import check_choice
-
-LINEAR_IMPLS = ('onednn', 'torch')
+from ..utils.fast_paths import FastPathMixin
 # Linear classes whose forward is exactly F.linear (mmcv's only adds an
 # empty-input case for old PyTorch versions)
 CONVERTIBLE_LINEARS = (nn.Linear, MMCVLinear)
@@ -37,6 +35,12 @@ def onednn_linear_available() -> bool:
 
 
 _ONEDNN = onednn_linear_available()
+
+
+def use_onednn_for(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether inference on such tensors (no gradient) would run oneDNN."""
+    return (_ONEDNN and torch.backends.mkldnn.enabled
+            and device.type == 'cpu' and dtype == torch.float32)
 
 
 def _needs_grad(*tensors: Optional[Tensor]) -> bool:
@@ -82,9 +86,12 @@ def fast_linear(x: Tensor,
     return F.gelu(out) if activation == 'gelu' else out
 
 
-class FastLinear(nn.Linear):
+class FastLinear(FastPathMixin, nn.Linear):
     """:class:`torch.nn.Linear` (optionally followed by a GELU) that runs
-    :func:`fast_linear`.
+    :func:`fast_linear` as its fast path.
+
+    With fast paths off it computes ``F.linear`` (+ ``F.gelu``), exactly
+    what ``nn.Linear`` (+ ``nn.GELU()``) computes.
 
     Parameters, state-dict keys and initialisation are those of
     ``nn.Linear``; :meth:`convert_` turns an existing ``nn.Linear`` of a
@@ -137,8 +144,18 @@ class FastLinear(nn.Linear):
         linear._set_activation(activation)
         return linear
 
+    def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
+                       training: bool) -> Tuple[str, ...]:
+        if training or not use_onednn_for(device, dtype):
+            return ()
+        return ('oneDNN linear' +
+                (' + GELU' if self.activation == 'gelu' else ''), )
+
     def forward(self, x: Tensor) -> Tensor:
-        return fast_linear(x, self.weight, self.bias, self.activation)
+        if self.fast_paths:
+            return fast_linear(x, self.weight, self.bias, self.activation)
+        out = F.linear(x, self.weight, self.bias)
+        return F.gelu(out) if self.activation == 'gelu' else out
 
     def extra_repr(self) -> str:
         return f'{super().extra_repr()}, activation={self.activation!r}'

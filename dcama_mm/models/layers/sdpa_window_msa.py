@@ -7,8 +7,10 @@ import torch.nn.functional as F
 from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA
 from torch import Tensor
 
+from ..utils.fast_paths import FastPathMixin
 
-class SDPAWindowMSA(WindowMSA):
+
+class SDPAWindowMSA(FastPathMixin, WindowMSA):
     """mmpretrain's :class:`~mmpretrain.models.utils.WindowMSA` computed by
     :func:`torch.nn.functional.scaled_dot_product_attention`.
 
@@ -20,10 +22,18 @@ class SDPAWindowMSA(WindowMSA):
     scores. With attention dropout in training it uses the parent's
     computation, so the dropout is drawn exactly as there.
 
-    Turn an existing module into one with ``module.__class__ =
-    SDPAWindowMSA`` (it adds no state), as :class:`BlockFeatureSwin` does
-    with ``attn_impl='sdpa'``.
+    A fast path of the speed policy (:mod:`dcama_mm.models.utils.
+    fast_paths`): with fast paths off it is mmpretrain's computation.
+    :func:`use_sdpa_window_attention` turns the window attention modules of
+    a built Swin into this class (it adds no state), as
+    :class:`BlockFeatureSwin` does for every config.
     """
+
+    def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
+                       training: bool) -> Tuple[str, ...]:
+        if training and self.attn_drop.p > 0:
+            return ()
+        return ('SDPA window attention', )
 
     def forward(self, x: Tensor, mask: Tensor = None) -> Tensor:
         """
@@ -36,7 +46,7 @@ class SDPAWindowMSA(WindowMSA):
         Returns:
             Tensor: ``[num_windows * B, N, C]``.
         """
-        if self.training and self.attn_drop.p > 0:
+        if not self.fast_paths or (self.training and self.attn_drop.p > 0):
             return super().forward(x, mask)
         windows, length, channels = x.shape
         qkv = self.qkv(x).reshape(windows, length, 3, self.num_heads,
@@ -107,7 +117,7 @@ def _shift_mask(height: int, width: int, window_size: int, shift_size: int,
                                         shift_size, device)
 
 
-class GatherShiftWindowMSA(ShiftWindowMSA):
+class GatherShiftWindowMSA(FastPathMixin, ShiftWindowMSA):
     """mmpretrain's :class:`~mmpretrain.models.utils.ShiftWindowMSA` with
     the cyclic shift and the window partition done by one gather.
 
@@ -120,16 +130,22 @@ class GatherShiftWindowMSA(ShiftWindowMSA):
     shift mask is cached per map size. Maps that need padding use the
     parent's computation.
 
-    Turn an existing module into one with ``module.__class__ =
-    GatherShiftWindowMSA`` (it adds no state).
+    A fast path of the speed policy: with fast paths off it is
+    mmpretrain's computation. :func:`use_sdpa_window_attention` turns the
+    shifted-window modules of a built Swin into this class (it adds no
+    state).
     """
+
+    def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
+                       training: bool) -> Tuple[str, ...]:
+        return ('shifted windows by one gather', )
 
     def forward(self, query: Tensor, hw_shape: Tuple[int, int]) -> Tensor:
         batch, length, channels = query.shape
         height, width = hw_shape
         window_size = self.window_size
-        if (length != height * width or height % window_size
-                or width % window_size):
+        if (not self.fast_paths or length != height * width
+                or height % window_size or width % window_size):
             return super().forward(query, hw_shape)
         shift_size = self.shift_size
         if min(height, width) == window_size and not self.pad_small_map:

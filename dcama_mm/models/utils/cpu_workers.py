@@ -5,10 +5,8 @@ PyTorch parallelises each operation over its intra-op threads. For many
 small operations (a Swin Transformer's window attention, layer norms,
 window partitions) that split is inefficient; running independent images
 on separate threads, each with its share of the intra-op threads, keeps the
-cores busier: on this project's 2-core development CPU a Swin-B backbone
-over 2 images took 1.17-1.22 s on 2 workers x 1 thread against 1.39-1.45 s
-on 1 x 2 threads (ResNet-50: no gain). The operations release the GIL, so
-Python threads suffice.
+cores busier (the README has the figures; ResNet-50 gains nothing). The
+operations release the GIL, so Python threads suffice.
 """
 import os
 import threading

@@ -4,8 +4,7 @@
 The reference implementation (https://github.com/pawn-sxy/DCAMA) saves
 ``model.state_dict()`` of a ``DistributedDataParallel`` model: every key
 starts with ``module.``; the backbone is under ``feature_extractor.`` (official
-Swin or torchvision ResNet names) and the head under ``model.``
-(DCAMA_SPEC.md, "Reference state-dict layout"). dcama_mm's
+Swin or torchvision ResNet names) and the head under ``model.``. dcama_mm's
 :class:`~dcama_mm.models.FewShotSegmentor` has ``backbone.*`` and
 ``decode_head.*`` keys instead.
 """

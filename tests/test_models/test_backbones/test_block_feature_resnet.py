@@ -13,11 +13,12 @@ from tests.reference.torchvision_resnet import (STAGE_BLOCKS,
 WIDTH = 8  # stem channels and stage-1 bottleneck width of the tiny models
 
 
-def tiny_pair(depth: int, **kwargs):
+def tiny_pair(depth: int, fast_paths: bool = True, **kwargs):
     reference = randomize_parameters(
         torchvision_resnet(depth, base_channels=WIDTH), seed=depth).eval()
     model = BlockFeatureResNet(
         depth=depth, base_channels=WIDTH, stem_channels=WIDTH, **kwargs)
+    model.fast_paths = fast_paths
     model.load_state_dict(
         convert_torchvision_resnet(reference.state_dict()), strict=True)
     return reference, model
@@ -26,7 +27,9 @@ def tiny_pair(depth: int, **kwargs):
 @pytest.mark.parametrize('depth,channels_last', [(50, False), (101, False),
                                                  (50, True)])
 def test_block_features_equal_reference(depth, channels_last):
-    reference, model = tiny_pair(depth, channels_last=channels_last)
+    """Both paths equal torchvision's; the fast one (channels-last
+    convolutions) returns channels-last features."""
+    reference, model = tiny_pair(depth, fast_paths=channels_last)
     x = torch.randn(2, 3, 72, 56, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         expected = extract_block_features(reference, x)

@@ -1,11 +1,13 @@
 import pytest
 import torch
 
+from mmpretrain.models import SwinTransformer
 from mmpretrain.models.utils import ShiftWindowMSA, WindowMSA
 
 from dcama_mm.models.backbones import BlockFeatureSwin
 from dcama_mm.models.layers import (FastLinear, GatherShiftWindowMSA,
-                                    SDPAWindowMSA)
+                                    SDPAWindowMSA, use_sdpa_window_attention)
+from dcama_mm.models.utils.fast_paths import set_fast_paths
 from dcama_mm.models.utils.backbone_converters import convert_official_swin
 from mmseg.registry import MODELS
 from tests.reference import randomize_parameters
@@ -166,8 +168,8 @@ def test_base_arch_shapes_on_meta():
     (dict(arch=dict(embed_dims=30, depths=[2] * 4, num_heads=[4] * 4)),
      'not divisible'),
     (dict(out_indices=(0, 1, 2, 3)), 'out_indices'),
-    (dict(attn_impl='flash'), 'attn_impl must be one of'),
-    (dict(linear_impl='mkl'), 'linear_impl must be one of'),
+    (dict(attn_impl='sdpa'), 'attn_impl.*no longer exist'),
+    (dict(linear_impl='torch'), 'linear_impl.*model.fast_paths=False'),
 ])
 def test_invalid_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -175,21 +177,26 @@ def test_invalid_options(kwargs, match):
 
 
 def _plain_and_fast(**kwargs):
-    """The straightforward and the fast configuration, same weights."""
-    plain = tiny_swin(attn_impl='mmpretrain', linear_impl='torch', **kwargs)
-    plain.load_state_dict(tiny_swin().state_dict())  # same keys both ways
+    """Fast paths off and on, same weights."""
+    plain = set_fast_paths(tiny_swin(**kwargs), False)
     randomize_parameters(plain, seed=3)
     fast = tiny_swin(**kwargs)
     fast.load_state_dict(plain.state_dict(), strict=True)
     return plain, fast
 
 
-def test_speed_switches_keep_parameters_and_state_dict():
+def test_module_tree_is_the_same_for_every_setting():
+    """The fast-path modules replace mmpretrain's in every model (no state
+    added, mmpretrain's keys); the setting only chooses the computation."""
     plain, fast = _plain_and_fast()
-    assert (fast.attn_impl, fast.linear_impl) == ('sdpa', 'onednn')
-    assert list(fast.state_dict()) == list(plain.state_dict())
-    assert [n for n, _ in fast.named_parameters()
-            ] == [n for n, _ in plain.named_parameters()]
+    reference = SwinTransformer(
+        arch=TINY_ARCH, img_size=IMG, window_size=WINDOW, out_indices=())
+    assert list(fast.state_dict()) == [
+        k for k in reference.state_dict()
+        if not k.endswith('relative_position_index')
+    ]
+    assert [type(m) for m in fast.modules()
+            ] == [type(m) for m in plain.modules()]
     block = fast.stages[0].blocks[0]
     assert isinstance(block.attn, GatherShiftWindowMSA)
     assert isinstance(block.attn.w_msa, SDPAWindowMSA)
@@ -197,15 +204,11 @@ def test_speed_switches_keep_parameters_and_state_dict():
     assert block.ffn.layers[0][0].activation == 'gelu'
     assert isinstance(block.ffn.layers[0][1], torch.nn.Identity)
     assert isinstance(fast.stages[0].downsample.reduction, FastLinear)
-    plain_block = plain.stages[0].blocks[0]
-    assert type(plain_block.attn) is ShiftWindowMSA
-    assert type(plain_block.attn.w_msa) is WindowMSA
-    assert isinstance(plain_block.ffn.layers[0][1], torch.nn.GELU)
 
 
 @pytest.mark.parametrize('shape', [(2, 3, IMG, IMG), (1, 3, 200, 260),
                                    (3, 3, 40, 56)])
-def test_speed_switches_equal_straightforward_path(shape):
+def test_fast_paths_equal_straightforward_path(shape):
     """SDPA window attention + oneDNN linears (fused GELU) give mmpretrain's
     features: shifted windows with masks over several images, padding to
     the window, maps smaller than a window."""
@@ -219,7 +222,7 @@ def test_speed_switches_equal_straightforward_path(shape):
                 a, b, rtol=1e-5, atol=1e-5, msg=f'stage {stage} block {block}')
 
 
-def test_speed_switches_train_like_the_straightforward_path():
+def test_fast_paths_train_like_the_straightforward_path():
     """Unfrozen, with gradients, the fast configuration falls back to
     differentiable kernels: same outputs and same parameter gradients."""
     plain, fast = _plain_and_fast(frozen=False)
@@ -250,7 +253,8 @@ def test_sdpa_window_attention_keeps_attention_dropout():
     plain = WindowMSA(16, (4, 4), 2, attn_drop=0.5)
     fast = WindowMSA(16, (4, 4), 2, attn_drop=0.5)
     fast.load_state_dict(plain.state_dict())
-    fast.__class__ = SDPAWindowMSA
+    use_sdpa_window_attention(fast)
+    assert type(fast) is SDPAWindowMSA
     x = torch.randn(6, 16, 16)
     mask = torch.zeros(3, 16, 16)
     mask[1, :8, 8:] = -100.
@@ -280,7 +284,9 @@ def test_gather_shift_window_msa_equals_mmpretrain(hw, shift, pad_small_map):
     plain = ShiftWindowMSA(16, 2, 6, shift, pad_small_map=pad_small_map)
     fast = ShiftWindowMSA(16, 2, 6, shift, pad_small_map=pad_small_map)
     fast.load_state_dict(plain.state_dict())
-    fast.__class__ = GatherShiftWindowMSA
+    use_sdpa_window_attention(fast)
+    assert type(fast) is GatherShiftWindowMSA
+    fast.w_msa.fast_paths = False  # only the gather's fast path on
     x = torch.randn(2, hw[0] * hw[1], 16, requires_grad=True)
     outs, grads = [], []
     for model in (plain, fast):

@@ -1,0 +1,131 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""The user's side of :class:`FewShotInferencer`: which files and arrays
+it was given, and the names of the files it writes."""
+import os
+import os.path as osp
+from pathlib import Path
+from typing import List, Sequence, Tuple, Union
+
+import numpy as np
+
+from ..datasets.transforms.load_episode import as_image_array
+
+ImageType = Union[str, Path, np.ndarray]
+InputsType = Union[ImageType, Sequence[ImageType]]
+Query = Tuple[Union[str, np.ndarray], str]
+
+#: File name endings taken as images when a folder is given as queries.
+IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
+                  '.ppm', '.pgm')
+
+
+def as_list(items) -> list:
+    """Wrap a single image/mask into a list; copy a sequence into a list."""
+    if items is None:
+        return []
+    if isinstance(items, (str, Path, np.ndarray)):
+        return [items]
+    return list(items)
+
+
+def name_of(item: ImageType, fallback: str) -> str:
+    """A name for messages: the path, or ``fallback`` for arrays."""
+    if isinstance(item, (str, Path)):
+        return str(item)
+    return fallback
+
+
+def is_single(inputs: InputsType) -> bool:
+    """Whether ``inputs`` is one query (a file or an array, not a folder or
+    a list), whose results are then returned unwrapped."""
+    if isinstance(inputs, np.ndarray):
+        return True
+    return isinstance(inputs, (str, Path)) and not osp.isdir(inputs)
+
+
+def collect_queries(inputs: InputsType) -> List[Query]:
+    """Expand query inputs into ``(source, name)`` pairs.
+
+    A folder gives its images (by ending, non-recursive) sorted by name.
+
+    Raises:
+        FileNotFoundError: A path that does not exist.
+        ValueError: An empty folder, no query at all, or a bad input type
+            or array.
+    """
+    queries: List[Query] = []
+    for i, item in enumerate(as_list(inputs)):
+        if isinstance(item, np.ndarray):
+            name = f'query array #{i}'
+            as_image_array(item, name)  # checks dtype and shape
+            queries.append((item, name))
+            continue
+        if not isinstance(item, (str, Path)):
+            raise ValueError('A query must be a file path, a folder or a '
+                             f'numpy array, got {type(item).__name__}.')
+        path = str(item)
+        if osp.isdir(path):
+            files = sorted(
+                f for f in os.listdir(path)
+                if f.lower().endswith(IMG_EXTENSIONS)
+                and osp.isfile(osp.join(path, f)))
+            if not files:
+                raise ValueError(
+                    f'Query folder {path!r} holds no image (looked for '
+                    f'{", ".join(IMG_EXTENSIONS)}).')
+            queries.extend((osp.join(path, f), osp.join(path, f))
+                           for f in files)
+        elif osp.isfile(path):
+            queries.append((path, path))
+        else:
+            raise FileNotFoundError(
+                f'Query {path!r} does not exist (expected an image file or '
+                'a folder of images).')
+    if not queries:
+        raise ValueError('No query image given.')
+    return queries
+
+
+def unique_stems(queries: List[Query]) -> List[str]:
+    """File stems for the results: the query's name, suffixed if repeated
+    (arrays: their index, 8 digits)."""
+    stems, seen = [], set()
+    for i, (source, _) in enumerate(queries):
+        if isinstance(source, str):
+            stem = osp.splitext(osp.basename(source))[0]
+        else:
+            stem = f'{i:08d}'
+        unique, n = stem, 1
+        while unique in seen:
+            unique = f'{stem}_{n}'
+            n += 1
+        seen.add(unique)
+        stems.append(unique)
+    return stems
+
+
+def plan_outputs(stems: List[str], pred_dir: str, vis_dir: str,
+                 force: bool) -> List[Tuple[str, str]]:
+    """Name every result file (``''`` where none is written); refuse to
+    overwrite an existing one without ``force``.
+
+    Raises:
+        FileExistsError: Naming up to three existing files.
+    """
+    out_files = []
+    for stem in stems:
+        pred_file = osp.join(pred_dir, stem + '.png') if pred_dir else ''
+        vis_file = osp.join(vis_dir, stem + '.jpg') if vis_dir else ''
+        out_files.append((pred_file, vis_file))
+    if not force:
+        existing = [f for pair in out_files for f in pair
+                    if f and osp.exists(f)]
+        if existing:
+            shown = ', '.join(existing[:3])
+            more = (f' and {len(existing) - 3} more'
+                    if len(existing) > 3 else '')
+            raise FileExistsError(
+                f'Result file(s) already exist: {shown}{more}. Choose '
+                'another output folder, or pass force=True (--force) to '
+                'overwrite them.')
+    return out_files

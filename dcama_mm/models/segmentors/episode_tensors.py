@@ -1,0 +1,92 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Checks and plumbing of the episode tensors of :class:`FewShotSegmentor`."""
+from typing import List, Tuple
+
+import torch
+from mmseg.utils import OptSampleList
+from torch import Tensor
+
+from ...structures import BlockFeatures
+
+
+def take_images(chunks: List[BlockFeatures], start: int,
+                stop: int) -> BlockFeatures:
+    """Features of images ``[start, stop)`` from the backbone chunks: a
+    view where one chunk holds them all (no copy of the features), else
+    a concatenation."""
+    bounds = []
+    offset = 0
+    for chunk in chunks:
+        size = chunk[0][0].shape[0]
+        lo, hi = max(start - offset, 0), min(stop - offset, size)
+        if lo < hi:
+            bounds.append((chunk, lo, hi))
+        offset += size
+
+    def take(stage: int, block: int) -> Tensor:
+        pieces = [c[stage][block][lo:hi] for c, lo, hi in bounds]
+        return pieces[0] if len(pieces) == 1 else torch.cat(pieces)
+
+    return tuple([take(stage, block) for block in range(len(feats))]
+                 for stage, feats in enumerate(chunks[0]))
+
+
+def check_images(name: str, imgs: Tensor, rank: int) -> None:
+    """Refuse anything but float images ``[B, 3, H, W]`` (rank 4) or
+    ``[B, K, 3, H, W]`` (rank 5), naming ``name``."""
+    if not isinstance(imgs, Tensor):
+        raise ValueError(f'{name} must be a tensor, got {type(imgs)}.')
+    if not imgs.is_floating_point():
+        raise ValueError(
+            f'{name} must be float (normalised) images, got '
+            f'{imgs.dtype}; run them through FewShotDataPreProcessor '
+            'first.')
+    if imgs.dim() != rank or imgs.shape[-3] != 3:
+        shape = '[B, 3, H, W]' if rank == 4 else '[B, K, 3, H, W]'
+        raise ValueError(
+            f'{name} must have shape {shape}, got {tuple(imgs.shape)}.')
+
+
+def check_masks(support_imgs: Tensor, support_masks: Tensor) -> Tensor:
+    """Check ``[B, K, H, W]`` masks against their images; as their dtype."""
+    if not isinstance(support_masks, Tensor) or support_masks.dim() != 4:
+        raise ValueError(
+            'support_masks must be a [B, K, H, W] tensor, got '
+            f'{getattr(support_masks, "shape", type(support_masks))}.')
+    if support_imgs.shape[1] == 0:
+        raise ValueError('An episode needs at least one support image '
+                         '(K >= 1), got K = 0.')
+    expected = (support_imgs.shape[0], support_imgs.shape[1],
+                *support_imgs.shape[-2:])
+    if tuple(support_masks.shape) != expected:
+        raise ValueError(
+            f'support_masks shape {tuple(support_masks.shape)} does not '
+            f'match the support images: expected {expected} '
+            '([B, K, H, W] at the image size).')
+    return support_masks.to(support_imgs.dtype)
+
+
+def stack_supports(inputs: Tensor,
+                   data_samples: OptSampleList) -> Tuple[Tensor, Tensor]:
+    """Stack ``support_imgs`` / ``support_masks`` of the samples."""
+    if not data_samples:
+        raise ValueError(
+            'FewShotSegmentor needs data_samples carrying support_imgs '
+            'and support_masks (see PackFewShotInputs).')
+    if len(data_samples) != inputs.shape[0]:
+        raise ValueError(f'{inputs.shape[0]} query images but '
+                         f'{len(data_samples)} data samples.')
+    for sample in data_samples:
+        if 'support_imgs' not in sample or 'support_masks' not in sample:
+            raise ValueError(
+                'Every data sample needs support_imgs and support_masks; '
+                'use PackFewShotInputs and FewShotDataPreProcessor.')
+    imgs = [s.support_imgs for s in data_samples]
+    masks = [s.support_masks for s in data_samples]
+    if (len({tuple(i.shape) for i in imgs}) != 1
+            or len({tuple(m.shape) for m in masks}) != 1):
+        raise ValueError(
+            'All episodes of a batch need the same number of shots and '
+            'image size, got support_imgs shapes '
+            f'{[tuple(i.shape) for i in imgs]}.')
+    return torch.stack(imgs), torch.stack(masks)
