@@ -20,30 +20,25 @@ import os
 import os.path as osp
 import sys
 
+from mmengine.config import Config
+from mmengine.dist import is_main_process
+from mmengine.logging import print_log
+
 _ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
-import dcama_mm  # noqa: E402,F401  (fills mmseg's registries)
-from dcama_mm.engine.launch import (check_test_config,  # noqa: E402
-                                    check_world_size, default_work_dir,
-                                    setup_cpu_distributed)
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
 
 
 def parse_args() -> argparse.Namespace:
     """Parse the command line (the flags of mmseg's ``tools/test.py``)."""
-    parser = argparse.ArgumentParser(
-        description='Test (and evaluate) a DCAMA few-shot segmentor')
-    parser.add_argument('config', help='test config file path')
+    parser = launch.tool_arg_parser(
+        description='Test (and evaluate) a DCAMA few-shot segmentor',
+        config_help='test config file path',
+        work_dir_help='the directory to save the file containing evaluation '
+        'metrics (default: ./work_dirs/<config name>)')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument(
-        '--work-dir',
-        help='the directory to save the file containing evaluation metrics '
-        '(default: ./work_dirs/<config name>)')
     parser.add_argument(
         '--out',
         type=str,
@@ -58,26 +53,7 @@ def parse_args() -> argparse.Namespace:
         'relative path is taken under work_dir/timestamp/)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and '
-        'that no white space is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return launch.parse_tool_args(parser)
 
 
 def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:
@@ -99,17 +75,7 @@ def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options to it."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(
-            f'config: the file "{args.config}" does not exist.')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
+    cfg = launch.load_tool_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show or args.show_dir:
@@ -143,15 +109,8 @@ def write_results(path: str, metrics: dict, cfg: Config,
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
-    check_world_size()
-    check_test_config(cfg)
-    setup_cpu_distributed(cfg, args.launcher)
-
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmseg.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
+    runner = launch.build_runner(cfg, args.launcher,
+                                 launch.check_test_config)
     metrics = runner.test()
     if args.out is not None and is_main_process():
         write_results(args.out, metrics, cfg, args)

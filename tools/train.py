@@ -9,9 +9,11 @@ Examples:
 """
 import argparse
 import logging
-import os
 import os.path as osp
 import sys
+
+from mmengine.config import Config
+from mmengine.logging import print_log
 
 # Running from a source checkout without installing: make `dcama_mm`
 # importable (an installed / editable package wins, it comes first).
@@ -19,23 +21,15 @@ _ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
-import dcama_mm  # noqa: E402,F401  (fills mmseg's registries)
-from dcama_mm.engine.launch import (check_train_config,  # noqa: E402
-                                    check_world_size, default_work_dir,
-                                    setup_cpu_distributed)
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.logging import print_log  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
 
 
 def parse_args() -> argparse.Namespace:
     """Parse the command line (the flags of mmseg's ``tools/train.py``)."""
-    parser = argparse.ArgumentParser(
-        description='Train a DCAMA few-shot segmentor')
-    parser.add_argument('config', help='train config file path')
-    parser.add_argument(
-        '--work-dir',
-        help='the dir to save logs and checkpoints (default: '
+    parser = launch.tool_arg_parser(
+        description='Train a DCAMA few-shot segmentor',
+        config_help='train config file path',
+        work_dir_help='the dir to save logs and checkpoints (default: '
         './work_dirs/<config name>)')
     parser.add_argument(
         '--resume',
@@ -45,49 +39,14 @@ def parse_args() -> argparse.Namespace:
         help='resume training: from the latest checkpoint in the work dir '
         'when no path is given, else from the given checkpoint')
     parser.add_argument(
-        '--amp',
-        action='store_true',
-        default=False,
+        '--amp', action='store_true',
         help='enable automatic-mixed-precision training (needs a GPU)')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override some settings in the used config, the key-value pair '
-        'in xxx=yyy format will be merged into config file. If the value to '
-        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
-        'It also allows nested list/tuple values, e.g. '
-        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and '
-        'that no white space is allowed.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
-    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return launch.parse_tool_args(parser)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options to it."""
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(
-            f'config: the file "{args.config}" does not exist.')
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-
-    # work_dir: command line > config > ./work_dirs/<config name>
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = default_work_dir(args.config)
-
+    cfg = launch.load_tool_config(args)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -120,17 +79,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
-    # Fail fast, before any model or data is built.
-    check_world_size()
-    check_train_config(cfg)
-    setup_cpu_distributed(cfg, args.launcher)
-
-    # build the runner from config
-    if 'runner_type' not in cfg:
-        runner = Runner.from_cfg(cfg)
-    else:
-        from mmseg.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
+    runner = launch.build_runner(cfg, args.launcher,
+                                 launch.check_train_config)
     runner.train()
     print_log(
         f'Training finished; checkpoints and logs are in '

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 from mmcv.transforms import Compose
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
@@ -23,8 +23,8 @@ from mmseg.structures import SegDataSample
 
 from .inference import init_model
 from .inference_inputs import (ImageType, InputsType, Query,
-                               collect_queries, is_single, plan_outputs,
-                               unique_stems)
+                               collect_queries, config_of, is_single,
+                               plan_outputs, unique_stems)
 from .support_set import (SupportSet, episode_input, load_support_set,
                           split_test_pipeline)
 
@@ -95,24 +95,7 @@ class FewShotInferencer(BaseInferencer):
         if device is None:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self._module = model if isinstance(model, nn.Module) else None
-        if self._module is not None:
-            cfg = getattr(model, 'cfg', None)
-            cfg = Config() if cfg is None else cfg.copy()
-        elif isinstance(model, (str, Path)):
-            if not osp.isfile(str(model)):
-                raise FileNotFoundError(
-                    f'Config file {model} does not exist: pass the path of '
-                    'a dcama_mm config, e.g. configs/dcama_swinb_coco_'
-                    'fold0.py.')
-            cfg = Config.fromfile(str(model))
-        elif isinstance(model, (Config, ConfigDict)):
-            cfg = Config(model.to_dict()) if isinstance(
-                model, ConfigDict) else model.copy()
-        else:
-            raise TypeError('model must be a config file, a Config or a '
-                            f'built model, got {type(model).__name__}.')
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        cfg = config_of(model, cfg_options)
         self._img_size = img_size
         scope = cfg.get('default_scope', 'mmseg')
         init_default_scope(scope)

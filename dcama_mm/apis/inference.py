@@ -1,16 +1,45 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
+import copy
 import logging
 from pathlib import Path
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmengine.config import Config
+from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
+from mmseg.apis import init_model as mmseg_init_model
 from mmseg.registry import MODELS
 
 ConfigLike = Union[str, Path, Config]
+
+
+def _build_model(model: ConfigDict,
+                 pretrained: Optional[str] = None,
+                 train_cfg: Optional[dict] = None) -> nn.Module:
+    """Build ``model``, taking the keys mmseg's ``init_model`` adds.
+
+    mmseg's ``init_model`` sets ``pretrained=None`` and ``train_cfg=None``
+    on the model config it builds; :class:`FewShotSegmentor` has no
+    ``pretrained`` argument (and ``model`` has ``train_cfg=None`` already),
+    so :func:`init_model` hands mmseg a wrapper config of this function.
+    """
+    return MODELS.build(model)
+
+
+def _load_config(config: ConfigLike) -> Config:
+    """A new :class:`Config` from a file name or a deep copy of ``config``
+    (``Config.copy`` shares the nested dicts)."""
+    if isinstance(config, (str, Path)):
+        if not Path(config).is_file():
+            raise FileNotFoundError(
+                f'Config file {config} does not exist: pass the path of a '
+                'dcama_mm config, e.g. configs/dcama/...py.')
+        return Config.fromfile(str(config))
+    if isinstance(config, Config):
+        return copy.deepcopy(config)
+    raise TypeError('config must be a filename or a Config object, got '
+                    f'{type(config).__name__}.')
 
 
 def init_model(config: ConfigLike,
@@ -18,6 +47,12 @@ def init_model(config: ConfigLike,
                device: str = 'cpu',
                cfg_options: Optional[dict] = None) -> nn.Module:
     """Build a few-shot segmentor from a config, optionally with weights.
+
+    mmseg's :func:`mmseg.apis.init_model` builds the model (in the config's
+    default scope), moves it to ``device`` and sets eval mode. Unlike it,
+    the caller's :class:`Config` is not modified, the checkpoint's
+    ``dataset_meta`` is only taken when present (no class names are made up
+    from ``num_classes``), and a warning says when no weights are loaded.
 
     Args:
         config (str | Path | Config): Config file path or a loaded
@@ -37,17 +72,7 @@ def init_model(config: ConfigLike,
         config and ``dataset_meta`` taken from the checkpoint's
         ``meta.dataset_meta`` when present.
     """
-    if isinstance(config, (str, Path)):
-        if not Path(config).is_file():
-            raise FileNotFoundError(
-                f'Config file {config} does not exist: pass the path of a '
-                'dcama_mm config, e.g. configs/dcama/...py.')
-        config = Config.fromfile(str(config))
-    elif isinstance(config, Config):
-        config = config.copy()
-    else:
-        raise TypeError('config must be a filename or a Config object, got '
-                        f'{type(config).__name__}.')
+    config = _load_config(config)
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
     if 'model' not in config:
@@ -55,9 +80,12 @@ def init_model(config: ConfigLike,
     config.model.train_cfg = None
     if checkpoint is not None and 'backbone' in config.model:
         config.model.backbone.init_cfg = None
-    init_default_scope(config.get('default_scope', 'mmseg'))
 
-    model = MODELS.build(config.model)
+    # mmseg gets no checkpoint: it would invent class names (Cityscapes')
+    # when the checkpoint has no dataset_meta.
+    wrapper = config.copy()
+    wrapper.model = ConfigDict(type=_build_model, model=config.model)
+    model = mmseg_init_model(wrapper, device=device)
     if checkpoint is not None:
         loaded = load_checkpoint(model, checkpoint, map_location='cpu')
         dataset_meta = loaded.get('meta', {}).get('dataset_meta')
@@ -69,6 +97,4 @@ def init_model(config: ConfigLike,
             logger='current',
             level=logging.WARNING)
     model.cfg = config
-    model.to(device)
-    model.eval()
     return model

@@ -4,9 +4,11 @@ it was given, and the names of the files it writes."""
 import os
 import os.path as osp
 from pathlib import Path
-from typing import List, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import torch.nn as nn
+from mmengine.config import Config, ConfigDict
 
 from ..datasets.transforms.load_episode import as_image_array
 
@@ -17,6 +19,40 @@ Query = Tuple[Union[str, np.ndarray], str]
 #: File name endings taken as images when a folder is given as queries.
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp',
                   '.ppm', '.pgm')
+
+
+def config_of(model: Union[str, Path, Config, ConfigDict, nn.Module],
+              cfg_options: Optional[dict] = None) -> Config:
+    """The config the inferencer is built from (a copy), with the options.
+
+    Args:
+        model: A config file, a loaded config, or a built model (its
+            ``cfg``, or an empty config when it has none).
+        cfg_options (dict, optional): Overrides, as ``--cfg-options``.
+
+    Raises:
+        FileNotFoundError: A config path that does not exist.
+        TypeError: Anything else.
+    """
+    if isinstance(model, nn.Module):
+        cfg = getattr(model, 'cfg', None)
+        cfg = Config() if cfg is None else cfg.copy()
+    elif isinstance(model, (str, Path)):
+        if not osp.isfile(str(model)):
+            raise FileNotFoundError(
+                f'Config file {model} does not exist: pass the path of a '
+                'dcama_mm config, e.g. configs/dcama_swinb_coco_fold0.py.')
+        cfg = Config.fromfile(str(model))
+    elif isinstance(model, Config):
+        cfg = model.copy()
+    elif isinstance(model, ConfigDict):
+        cfg = Config(model.to_dict())
+    else:
+        raise TypeError('model must be a config file, a Config or a built '
+                        f'model, got {type(model).__name__}.')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    return cfg
 
 
 def as_list(items) -> list:

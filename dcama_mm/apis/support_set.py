@@ -17,6 +17,7 @@ from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
 
 from ..datasets.transforms import LoadEpisode, ResizeEpisode
+from ..datasets.transforms.resize_episode import as_size_pair
 from ..structures import EncodedSupports
 from .inference_inputs import ImageType, as_list, name_of
 
@@ -63,12 +64,7 @@ def split_test_pipeline(
             f'got {[type(t).__name__ for t in transforms]}.')
     resizes = [t for t in transforms if isinstance(t, ResizeEpisode)]
     if img_size is not None:
-        if isinstance(img_size, int):
-            img_size = (img_size, img_size)
-        size = tuple(int(s) for s in img_size)
-        if len(size) != 2 or min(size) < 1:
-            raise ValueError('img_size must be a positive int or (h, w), '
-                             f'got {img_size}.')
+        size = as_size_pair(img_size, 'img_size', '(h, w)')
         if not resizes:
             raise ValueError('img_size was given but the test pipeline has '
                              'no ResizeEpisode step to resize to it.')

@@ -1,267 +1,156 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Helpers shared by ``tools/train.py`` and ``tools/test.py``.
 
-- :func:`check_train_config` / :func:`check_test_config` validate what a
-  config points at (data roots, annotation files, checkpoints, registered
-  model types) *before* the Runner builds anything, so that a typo fails in
-  a second with a message naming the option, not after minutes of loading.
+- :func:`tool_arg_parser` / :func:`parse_tool_args`: the command line both
+  tools share with mmseg's (``config``, ``--work-dir``, ``--cfg-options``,
+  ``--launcher``, ``--local_rank``), :func:`load_tool_config` applies it to
+  the config and :func:`build_runner` checks the config and builds the
+  Runner.
+- :func:`check_train_config` / :func:`check_test_config` (from
+  :mod:`.config_checks`) validate what a config points at (data roots,
+  annotation files, checkpoints, registered model types) *before* the Runner
+  builds anything, so that a typo fails in a second with a message naming
+  the option, not after minutes of loading.
 - :func:`setup_cpu_distributed` runs multi-process training and testing on a
   machine without GPUs: mmengine 0.10.7's ``init_dist`` calls
   ``torch.cuda.set_device`` even for the gloo backend, so the process group
   is set up here and the Runner (which then skips ``init_dist``) wraps the
   model in DDP with ``device_ids=None``.
 """
-import difflib
+import argparse
 import os
 import os.path as osp
-from typing import Any, Iterator, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config, ConfigDict, DictAction
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
 
-from mmseg.registry import MODELS
+from mmseg.registry import RUNNERS
 
-#: Keys of a dataset config that name a directory / a file (relative paths
-#: are joined with ``data_root``, as mmengine's ``BaseDataset`` does).
-_FILE_KEYS = ('ann_file', )
-_SUBDIR_KEYS = ('split_dir', )
-_PREFIX_KEYS = ('data_prefix', )
+from .config_checks import (check_checkpoint, check_dataset_paths,
+                            check_model_types, check_test_config,
+                            check_train_config)
 
 
-def _is_remote(path: str) -> bool:
-    """Whether ``path`` is a URL or a remote URI (not checked locally)."""
-    return '://' in path
+def tool_arg_parser(description: str, config_help: str,
+                    work_dir_help: str) -> argparse.ArgumentParser:
+    """A parser with the tools' first arguments: ``config``, ``--work-dir``.
 
-
-def _join(data_root: Optional[str], path: str) -> str:
-    """Join ``path`` with ``data_root`` the way ``BaseDataset`` does."""
-    if data_root and not osp.isabs(path) and not _is_remote(path):
-        return osp.join(data_root, path)
-    return path
-
-
-def _iter_datasets(cfg: Any, option: str) -> Iterator[Tuple[dict, str]]:
-    """Yield ``(dataset_cfg, option_name)`` of a (possibly wrapped) dataset.
-
-    Dataset wrappers (``dataset=...``, ``datasets=[...]``) are followed.
-    """
-    if not isinstance(cfg, dict):
-        return
-    yield cfg, option
-    if isinstance(cfg.get('dataset'), dict):
-        yield from _iter_datasets(cfg['dataset'], f'{option}.dataset')
-    if isinstance(cfg.get('datasets'), (list, tuple)):
-        for i, sub in enumerate(cfg['datasets']):
-            yield from _iter_datasets(sub, f'{option}.datasets.{i}')
-
-
-def check_dataset_paths(dataset_cfg: dict, option: str) -> None:
-    """Check that the directories and files a dataset config names exist.
-
-    Checked: ``data_root`` (directory), ``ann_file`` (file; a ``{fold}``
-    placeholder is filled with the config's ``fold``), ``split_dir`` and the
-    entries of ``data_prefix`` (directories); relative paths are taken under
-    ``data_root``. Empty values and URLs are skipped. Wrapped datasets are
-    followed.
+    The tool adds its own arguments, then :func:`parse_tool_args` adds the
+    last ones and parses.
 
     Args:
-        dataset_cfg (dict): The dataset config, e.g.
-            ``cfg.train_dataloader.dataset``.
-        option (str): Its name in the config, used in the messages, e.g.
-            ``'train_dataloader.dataset'``.
+        description (str): What the tool does.
+        config_help (str): The help of ``config``.
+        work_dir_help (str): The help of ``--work-dir``.
 
-    Raises:
-        FileNotFoundError: If a named directory or file does not exist.
+    Returns:
+        argparse.ArgumentParser: The parser.
     """
-    for ds_cfg, name in _iter_datasets(dataset_cfg, option):
-        data_root = ds_cfg.get('data_root')
-        if isinstance(data_root, str) and data_root and not _is_remote(
-                data_root) and not osp.isdir(data_root):
-            raise FileNotFoundError(
-                f'{name}.data_root: the directory "{data_root}" does not '
-                f'exist (resolved from "{os.getcwd()}"). Prepare the dataset '
-                'as the README describes, link it there, or set '
-                f'--cfg-options {name}.data_root=/path/to/data.')
-        for key in _FILE_KEYS:
-            value = ds_cfg.get(key)
-            if not isinstance(value, str) or not value or _is_remote(value):
-                continue
-            if 'fold' in ds_cfg:
-                value = value.replace('{fold}', str(ds_cfg['fold']))
-            path = _join(data_root, value)
-            if not osp.isfile(path):
-                raise FileNotFoundError(
-                    f'{name}.{key}: the file "{path}" does not exist. Create '
-                    'it with the dataset converter in '
-                    'tools/dataset_converters/ or set '
-                    f'--cfg-options {name}.{key}=/path/to/file.')
-        for key in _SUBDIR_KEYS:
-            value = ds_cfg.get(key)
-            if not isinstance(value, str) or not value or _is_remote(value):
-                continue
-            path = _join(data_root, value)
-            if not osp.isdir(path):
-                raise FileNotFoundError(
-                    f'{name}.{key}: the directory "{path}" does not exist. '
-                    'Put the split lists there (see the README) or set '
-                    f'--cfg-options {name}.{key}=DIR.')
-        for key in _PREFIX_KEYS:
-            prefix = ds_cfg.get(key)
-            if not isinstance(prefix, dict):
-                continue
-            for sub_key, value in prefix.items():
-                if not isinstance(value, str) or not value or _is_remote(
-                        value):
-                    continue
-                path = _join(data_root, value)
-                if not osp.isdir(path):
-                    raise FileNotFoundError(
-                        f'{name}.{key}.{sub_key}: the directory "{path}" '
-                        'does not exist. Check the dataset layout in the '
-                        'README or set '
-                        f'--cfg-options {name}.{key}.{sub_key}=DIR.')
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('config', help=config_help)
+    parser.add_argument('--work-dir', help=work_dir_help)
+    return parser
 
 
-def _iter_typed_cfgs(cfg: Any, option: str) -> Iterator[Tuple[dict, str]]:
-    """Yield every nested dict with a ``type`` key and its option name."""
-    if isinstance(cfg, dict):
-        if 'type' in cfg:
-            yield cfg, option
-        for key, value in cfg.items():
-            yield from _iter_typed_cfgs(value, f'{option}.{key}')
-    elif isinstance(cfg, (list, tuple)):
-        for i, value in enumerate(cfg):
-            yield from _iter_typed_cfgs(value, f'{option}.{i}')
+def parse_tool_args(parser: argparse.ArgumentParser,
+                    argv: Optional[Sequence[str]] = None
+                    ) -> argparse.Namespace:
+    """Add ``--cfg-options``, ``--launcher``, ``--local_rank`` and parse.
 
-
-def check_model_types(model_cfg: dict, option: str = 'model') -> None:
-    """Check that the model's parts name registered types.
-
-    The model config itself and its ``backbone``, ``decode_head`` and
-    ``data_preprocessor`` (and anything nested in them with a string
-    ``type``, except initialisation configs) must be found in mmseg's
-    ``MODELS`` registry (or in the registry a ``scope.Type`` prefix names).
+    ``LOCAL_RANK`` is set from ``--local_rank`` unless already set.
 
     Args:
-        model_cfg (dict): The ``model`` config.
-        option (str): Its name in the messages. Defaults to ``'model'``.
+        parser (argparse.ArgumentParser): From :func:`tool_arg_parser`,
+            with the tool's own arguments.
+        argv (Sequence[str], optional): The arguments. Defaults to None
+            (``sys.argv``).
 
-    Raises:
-        ValueError: If a ``type`` is not registered.
+    Returns:
+        argparse.Namespace: The parsed arguments.
     """
-    init_default_scope('mmseg')
-    for sub_cfg, name in _iter_typed_cfgs(model_cfg, option):
-        if '.init_cfg' in name or name.endswith('init_cfg'):
-            continue
-        type_name = sub_cfg['type']
-        if not isinstance(type_name, str):
-            continue  # a class object given directly
-        if MODELS.get(type_name) is not None:
-            continue
-        known = sorted(MODELS.module_dict)
-        close = difflib.get_close_matches(type_name, known, n=3)
-        hint = f' Did you mean {", ".join(close)}?' if close else ''
-        backbones = [k for k in known if k.startswith('BlockFeature')]
-        raise ValueError(
-            f'{name}.type="{type_name}" is not a registered model type in '
-            f"mmseg's MODELS registry.{hint} dcama_mm's backbones are "
-            f'{", ".join(backbones) or "BlockFeatureSwin, BlockFeatureResNet"}'
-            '; check the spelling and that `custom_imports` imports '
-            'dcama_mm.')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file. If the value to '
+        'be overwritten is a list, it should be like key="[a,b]" or key=a,b '
+        'It also allows nested list/tuple values, e.g. '
+        'key="[(a,b),(c,d)]" Note that the quotation marks are necessary and '
+        'that no white space is allowed.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
-def _pretrained_checkpoints(cfg: Any,
-                            option: str) -> Iterator[Tuple[str, str]]:
-    """Yield ``(path, option)`` of the checkpoints a model config loads.
+def load_tool_config(args: argparse.Namespace) -> Config:
+    """Load ``args.config`` and apply the shared command-line options.
 
-    Both ``init_cfg=dict(type='Pretrained', checkpoint=...)`` and mmseg's
-    older ``pretrained='path'`` are found, at any depth.
-    """
-    if isinstance(cfg, dict):
-        if cfg.get('type') == 'Pretrained' and isinstance(
-                cfg.get('checkpoint'), str):
-            yield cfg['checkpoint'], f'{option}.checkpoint'
-        for key, value in cfg.items():
-            if key == 'pretrained' and isinstance(value, str):
-                yield value, f'{option}.pretrained'
-            else:
-                yield from _pretrained_checkpoints(value, f'{option}.{key}')
-    elif isinstance(cfg, (list, tuple)):
-        for i, value in enumerate(cfg):
-            yield from _pretrained_checkpoints(value, f'{option}.{i}')
-
-
-def check_checkpoint(path: Optional[str], option: str) -> None:
-    """Check that a checkpoint file exists (URLs are not checked).
+    Sets ``launcher``, merges ``--cfg-options`` and sets ``work_dir``
+    (command line > config > ``./work_dirs/<config name>``).
 
     Args:
-        path (str, optional): The checkpoint path; None is accepted.
-        option (str): The option that named it, used in the message.
+        args (argparse.Namespace): ``config``, ``launcher``,
+            ``cfg_options`` and ``work_dir``.
+
+    Returns:
+        Config: The config.
 
     Raises:
-        FileNotFoundError: If a local checkpoint file does not exist.
+        FileNotFoundError: If the config file does not exist.
     """
-    if not path or _is_remote(path):
-        return
-    if not osp.isfile(path):
+    if not osp.isfile(args.config):
         raise FileNotFoundError(
-            f'{option}: the checkpoint "{path}" does not exist (resolved '
-            f'from "{os.getcwd()}"). Download or convert it (see the README '
-            "and tools/model_converters/) or give another path.")
+            f'config: the file "{args.config}" does not exist.')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = default_work_dir(args.config)
+    return cfg
 
 
-def check_train_config(cfg: Config) -> None:
-    """Validate a training config before the Runner is built.
+def build_runner(cfg: Config, launcher: str,
+                 check_config: Callable[[Config], None]) -> Runner:
+    """Check the config and the processes, then build the Runner.
 
-    Checks the model's registered types, the ``Pretrained`` checkpoints of
-    the model (e.g. the converted backbone weights under ``checkpoints/``),
-    ``load_from``, an explicit ``resume`` checkpoint, and the data paths of
-    the training and validation datasets.
-
-    Args:
-        cfg (Config): The full config, after ``--cfg-options`` are merged.
-
-    Raises:
-        ValueError: On an unregistered model type.
-        FileNotFoundError: On a missing data root, annotation file or
-            checkpoint.
-    """
-    check_model_types(cfg.model)
-    for path, option in _pretrained_checkpoints(cfg.model, 'model'):
-        check_checkpoint(path, option)
-    check_checkpoint(cfg.get('load_from'), 'load_from')
-    for loader in ('train_dataloader', 'val_dataloader'):
-        loader_cfg = cfg.get(loader)
-        if isinstance(loader_cfg, dict) and isinstance(
-                loader_cfg.get('dataset'), dict):
-            check_dataset_paths(loader_cfg['dataset'], f'{loader}.dataset')
-
-
-def check_test_config(cfg: Config) -> None:
-    """Validate a test config before the Runner is built.
-
-    Checks the model's registered types, the checkpoint to test
-    (``load_from``) and the data paths of the test dataset. The backbone's
-    ``Pretrained`` weights are not needed: the tested checkpoint holds them.
+    Fails fast, before any model or data is built: checks the number of
+    processes (:func:`check_world_size`) and the config (``check_config``),
+    then sets up CPU processes (:func:`setup_cpu_distributed`) and builds
+    mmengine's Runner, or mmseg's ``RUNNERS`` entry when the config names a
+    ``runner_type``.
 
     Args:
-        cfg (Config): The full config, after ``--cfg-options`` are merged
-            and with ``load_from`` set to the checkpoint.
+        cfg (Config): The config (changed in place by
+            :func:`setup_cpu_distributed`).
+        launcher (str): The ``--launcher`` value.
+        check_config (Callable): :func:`check_train_config` or
+            :func:`check_test_config`.
 
-    Raises:
-        ValueError: On an unregistered model type.
-        FileNotFoundError: On a missing data root, annotation file or
-            checkpoint.
+    Returns:
+        Runner: The Runner.
     """
-    check_model_types(cfg.model)
-    check_checkpoint(cfg.get('load_from'), 'checkpoint')
-    loader_cfg = cfg.get('test_dataloader')
-    if isinstance(loader_cfg, dict) and isinstance(
-            loader_cfg.get('dataset'), dict):
-        check_dataset_paths(loader_cfg['dataset'], 'test_dataloader.dataset')
+    check_world_size()
+    check_config(cfg)
+    setup_cpu_distributed(cfg, launcher)
+    if 'runner_type' not in cfg:
+        return Runner.from_cfg(cfg)
+    return RUNNERS.build(cfg)
 
 
 def check_world_size() -> None:
@@ -338,5 +227,6 @@ def default_work_dir(config_path: str) -> str:
 __all__: List[str] = [
     'check_dataset_paths', 'check_model_types', 'check_checkpoint',
     'check_train_config', 'check_test_config', 'check_world_size',
-    'setup_cpu_distributed', 'default_work_dir'
+    'setup_cpu_distributed', 'default_work_dir', 'tool_arg_parser',
+    'parse_tool_args', 'load_tool_config', 'build_runner'
 ]

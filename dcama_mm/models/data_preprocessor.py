@@ -2,13 +2,13 @@
 from typing import Any, Dict, Optional, Sequence
 
 import torch
-from mmengine.model import BaseDataPreprocessor
+from mmengine.model import ImgDataPreprocessor
 from mmseg.registry import MODELS
 from torch import Tensor
 
 
 @MODELS.register_module()
-class FewShotDataPreProcessor(BaseDataPreprocessor):
+class FewShotDataPreProcessor(ImgDataPreprocessor):
     """Normalise the query images and the support images of episodes.
 
     Moves the batch to the model's device, stacks the query images
@@ -18,6 +18,10 @@ class FewShotDataPreProcessor(BaseDataPreprocessor):
     is converted and normalised the same way and stored back (as float) on
     the moved data sample, the caller's samples are left unchanged. Every
     episode of a batch must have the same K and image size.
+
+    Both are normalised by mmengine's :class:`ImgDataPreprocessor` (without
+    padding), through :meth:`normalize`; this class adds the supports and
+    the checks of an episode batch.
 
     Args:
         mean (Sequence[float], optional): Per-channel mean (in the output
@@ -36,22 +40,20 @@ class FewShotDataPreProcessor(BaseDataPreprocessor):
                  bgr_to_rgb: bool = False,
                  rgb_to_bgr: bool = False,
                  non_blocking: bool = False) -> None:
-        super().__init__(non_blocking)
         if bgr_to_rgb and rgb_to_bgr:
             raise ValueError(
                 '`bgr_to_rgb` and `rgb_to_bgr` cannot both be true.')
         if (mean is None) != (std is None):
             raise ValueError('mean and std must be given together.')
-        self._channel_flip = bgr_to_rgb or rgb_to_bgr
-        self._enable_normalize = mean is not None
-        if mean is not None:
-            if len(mean) != 3 or len(std) != 3:
-                raise ValueError('mean and std need 3 values (one per '
-                                 f'channel), got mean={mean}, std={std}.')
-            self.register_buffer('mean',
-                                 torch.tensor(mean).view(-1, 1, 1), False)
-            self.register_buffer('std',
-                                 torch.tensor(std).view(-1, 1, 1), False)
+        if mean is not None and (len(mean) != 3 or len(std) != 3):
+            raise ValueError('mean and std need 3 values (one per '
+                             f'channel), got mean={mean}, std={std}.')
+        super().__init__(
+            mean=mean,
+            std=std,
+            bgr_to_rgb=bgr_to_rgb,
+            rgb_to_bgr=rgb_to_bgr,
+            non_blocking=non_blocking)
 
     def normalize(self, imgs: Tensor) -> Tensor:
         """Float conversion, channel flip and normalisation.
@@ -65,12 +67,8 @@ class FewShotDataPreProcessor(BaseDataPreprocessor):
         if imgs.dim() < 3 or imgs.shape[-3] != 3:
             raise ValueError(
                 f'Expected images [..., 3, H, W], got {tuple(imgs.shape)}.')
-        imgs = imgs.float()
-        if self._channel_flip:
-            imgs = imgs.flip(-3)
-        if self._enable_normalize:
-            imgs = (imgs - self.mean) / self.std
-        return imgs
+        batch = imgs.reshape(-1, *imgs.shape[-3:])
+        return super().forward(dict(inputs=batch))['inputs'].view(imgs.shape)
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
         """Preprocess a batch from the dataloader.

@@ -187,3 +187,23 @@ def test_bad_inputs(tmp_path):
     bad.write_bytes(pickle.dumps({'person': ['x.jpg']}))
     with pytest.raises(ValueError, match='malformed'):
         converter.load_ref_split(str(bad), 80)
+
+
+def test_package_functions(tmp_path):
+    from dcama_mm.datasets.converters.coco20i_index import find_ref_splits
+    from dcama_mm.datasets.converters.coco_masks import compose_label_map
+    with pytest.raises(FileNotFoundError, match='trn/fold0.pkl'):
+        find_ref_splits(str(tmp_path))
+    (tmp_path / 'val').mkdir()
+    (tmp_path / 'val' / 'fold2.pkl').write_bytes(pickle.dumps({}))
+    assert find_ref_splits(str(tmp_path)) == {
+        'val2014': {2: str(tmp_path / 'val' / 'fold2.pkl')}}
+    big = np.zeros((4, 4), np.uint8)
+    big[:, :3] = 1
+    small = np.zeros((4, 4), np.uint8)
+    small[1:3, 1:3] = 1
+    label = compose_label_map({0: small, 5: big}, 4, 4)
+    assert label[1, 1] == 1 and label[0, 0] == 6 and label[0, 3] == 0
+    # the tool is the package's command line
+    assert converter.convert_split.__module__ == \
+        'dcama_mm.datasets.converters.coco20i'

@@ -90,14 +90,15 @@ def test_sampler_splits_like_default_sampler(n, world):
 def _rank_indices(n, rank, world, train=False, epoch=0):
     """Indices of one rank (the rank set as ``get_dist_info`` returns it;
     test_coco20i.py runs 2 real gloo processes)."""
-    import mmengine.dist
-    orig = mmengine.dist.get_dist_info
-    from dcama_mm.datasets.samplers import episode_sampler
-    episode_sampler.get_dist_info = lambda: (rank, world)
+    # EpisodeSampler is a DefaultSampler: rank and world size are read
+    # where mmengine's sampler module looks them up
+    from mmengine.dataset import sampler
+    orig = sampler.get_dist_info
+    sampler.get_dist_info = lambda: (rank, world)
     try:
         s = EpisodeSampler(_Sized(n), train=train)
     finally:
-        episode_sampler.get_dist_info = orig
+        sampler.get_dist_info = orig
     s.set_epoch(epoch)
     assert len(s) == len(list(s))
     return list(s)

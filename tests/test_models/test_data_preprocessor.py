@@ -1,6 +1,7 @@
 """FewShotDataPreProcessor: normalisation of queries and supports."""
 import pytest
 import torch
+from mmengine.model import ImgDataPreprocessor
 from mmseg.structures import SegDataSample
 
 from dcama_mm.models import FewShotDataPreProcessor
@@ -89,3 +90,40 @@ def test_bad_arguments():
         FewShotDataPreProcessor(mean=[1, 2], std=[1, 2])
     with pytest.raises(ValueError, match='cannot both'):
         FewShotDataPreProcessor(bgr_to_rgb=True, rgb_to_bgr=True)
+
+
+@pytest.mark.parametrize('dtype', [torch.uint8, torch.float32])
+def test_bit_identical_to_hand_written_normalisation(dtype):
+    processor = FewShotDataPreProcessor(mean=MEAN, std=STD, bgr_to_rgb=True)
+    assert isinstance(processor, ImgDataPreprocessor)
+    data = _batch(batch=3, shots=2, size=(7, 9), seed=1)
+    data['inputs'] = [img.to(dtype) for img in data['inputs']]
+    mean = torch.tensor(MEAN).view(-1, 1, 1)
+    std = torch.tensor(STD).view(-1, 1, 1)
+    expected_supports = [(s.support_imgs.float().flip(-3) - mean) / std
+                         for s in data['data_samples']]
+    out = processor(data)
+    expected = (torch.stack(data['inputs']).float().flip(-3) - mean) / std
+    assert torch.equal(out['inputs'], expected)
+    for sample, supports in zip(out['data_samples'], expected_supports):
+        assert torch.equal(sample.support_imgs, supports)
+    # normalize() on any leading dimensions, as the inferencer calls it
+    imgs = torch.randint(0, 256, (2, 2, 3, 5, 4), dtype=torch.uint8)
+    assert torch.equal(processor.normalize(imgs),
+                       (imgs.float().flip(-3) - mean) / std)
+    assert torch.equal(processor.normalize(imgs[0, 0]),
+                       (imgs[0, 0].float().flip(-3) - mean) / std)
+    with pytest.raises(ValueError, match=r'\[\.\.\., 3, H, W\]'):
+        processor.normalize(torch.zeros(2, 4, 5, 5))
+
+
+def test_no_channel_flip_and_rgb_to_bgr():
+    imgs = torch.randint(0, 256, (2, 3, 4, 6), dtype=torch.uint8)
+    mean = torch.tensor(MEAN).view(-1, 1, 1)
+    std = torch.tensor(STD).view(-1, 1, 1)
+    plain = FewShotDataPreProcessor(mean=MEAN, std=STD)
+    assert torch.equal(plain(dict(inputs=imgs))['inputs'],
+                       (imgs.float() - mean) / std)
+    flip = FewShotDataPreProcessor(mean=MEAN, std=STD, rgb_to_bgr=True)
+    assert torch.equal(flip(dict(inputs=imgs))['inputs'],
+                       (imgs.float().flip(-3) - mean) / std)

@@ -1,15 +1,21 @@
-"""dcama_mm.utils.compat: mmengine loads its own checkpoints on torch>=2.6."""
+"""dcama_mm.utils.compat: mmengine loads its own checkpoints on torch>=2.6,
+with the trusted loader registered only where needed, once."""
 import pickle
+from collections import OrderedDict
 
+import mmengine
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader, Runner, load_checkpoint
+from mmengine.runner.checkpoint import load_from_local
 from torch.utils.data import DataLoader
 
 import dcama_mm  # noqa: F401
 from dcama_mm.utils import load_local_checkpoint
+from dcama_mm.utils.compat import (needs_trusted_local_loader,
+                                   register_trusted_local_loader)
 
 
 class _ToyModel(BaseModel):
@@ -91,3 +97,53 @@ def test_only_the_local_scheme_is_replaced():
 def test_missing_local_file(tmp_path):
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         load_local_checkpoint(str(tmp_path / 'missing.pth'))
+
+
+@pytest.mark.parametrize('mmengine_version, torch_version, needed', [
+    ('0.10.7', '2.6.0', True),
+    ('0.10.7', '2.14.1+cu130', True),
+    ('0.10.3', '2.6.1', True),
+    ('0.10.7', '2.5.1', False),
+    ('0.10.8', '2.14.1', False),
+    ('0.11.0', '2.6.0', False),
+])
+def test_needs_trusted_local_loader(mmengine_version, torch_version, needed):
+    assert needs_trusted_local_loader(mmengine_version,
+                                      torch_version) is needed
+
+
+@pytest.fixture
+def scheme_table(monkeypatch):
+    """A private copy of mmengine's scheme table, mmengine's local loader
+    serving ``''``, and a count of the ``register_scheme`` calls."""
+    schemes = OrderedDict(CheckpointLoader._schemes)
+    schemes[''] = load_from_local
+    monkeypatch.setattr(CheckpointLoader, '_schemes', schemes)
+    calls = []
+    register = CheckpointLoader.register_scheme.__func__
+
+    def counting(cls, *args, **kwargs):
+        calls.append(kwargs)
+        return register(cls, *args, **kwargs)
+
+    monkeypatch.setattr(CheckpointLoader, 'register_scheme',
+                        classmethod(counting))
+    return calls
+
+
+def test_fixed_mmengine_keeps_its_loader(monkeypatch, scheme_table):
+    monkeypatch.setattr(mmengine, '__version__', '0.11.0')
+    assert register_trusted_local_loader() is False
+    assert CheckpointLoader._get_checkpoint_loader('x.pth') is \
+        load_from_local
+    assert scheme_table == []
+
+
+def test_unfixed_mmengine_registers_once(monkeypatch, scheme_table):
+    monkeypatch.setattr(mmengine, '__version__', '0.10.7')
+    monkeypatch.setattr(torch, '__version__', '2.6.0')
+    assert register_trusted_local_loader() is True
+    assert CheckpointLoader._get_checkpoint_loader('x.pth') is \
+        load_local_checkpoint
+    assert register_trusted_local_loader() is True
+    assert len(scheme_table) == 1

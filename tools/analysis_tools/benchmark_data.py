@@ -6,24 +6,25 @@ episodes one after the other in this process, as one data worker does.
 
 Example::
 
-    python tools/analysis_tools/benchmark_data.py \
+    python tools/analysis_tools/benchmark_data.py \\
         configs/_base_/datasets/coco20i.py --split train --num-episodes 200
 """
 import argparse
-import time
+from typing import Optional, Sequence
 
-from mmengine.config import Config, DictAction
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
-
 from mmseg.registry import DATASETS
 
+from dcama_mm.analysis import (analysis_parser, load_analysis_config,
+                               time_runs)
 
-def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description='Episodes per second of a dataset + pipeline '
-        '(one worker).')
-    parser.add_argument('config', help='config file')
+
+def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = analysis_parser(
+        'Episodes per second of a dataset + pipeline (one worker).',
+        cfg_options_example='train_dataloader.dataset.data_root=data/coco',
+        warmup=5)
     parser.add_argument(
         '--split',
         choices=('train', 'val', 'test'),
@@ -31,42 +32,32 @@ def parse_args() -> argparse.Namespace:
         help='which dataloader of the config to measure')
     parser.add_argument(
         '--num-episodes', type=int, default=200, help='episodes to load')
-    parser.add_argument(
-        '--warmup', type=int, default=5, help='episodes not timed')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override config settings, e.g. '
-        'train_dataloader.dataset.data_root=data/coco')
-    return parser.parse_args()
+    return parser.parse_args(args)
 
 
-def main() -> None:
-    args = parse_args()
-    if args.num_episodes < 1 or args.warmup < 0:
+def main(args: Optional[Sequence[str]] = None) -> float:
+    """Run the tool; returns the episodes per second it printed."""
+    opts = parse_args(args)
+    if opts.num_episodes < 1 or opts.warmup < 0:
         raise ValueError('--num-episodes must be >= 1 and --warmup >= 0.')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    import dcama_mm  # noqa: F401  (registers the datasets and transforms)
-    key = f'{args.split}_dataloader'
+    cfg = load_analysis_config(opts.config, opts.cfg_options,
+                               'a config with dataloaders')
+    key = f'{opts.split}_dataloader'
     if key not in cfg:
-        raise ValueError(f'The config {args.config!r} has no {key!r}.')
+        raise ValueError(f'The config {opts.config!r} has no {key!r}.')
     dataset = DATASETS.build(cfg[key]['dataset'])
-    for i in range(args.warmup):
-        dataset[i]
-    start = time.perf_counter()
-    for i in range(args.warmup, args.warmup + args.num_episodes):
-        dataset[i]
-    elapsed = time.perf_counter() - start
+    indices = iter(range(opts.warmup + opts.num_episodes))
+    elapsed = sum(
+        time_runs(lambda: dataset[next(indices)], opts.num_episodes,
+                  opts.warmup, 'cpu'))
+    rate = opts.num_episodes / elapsed
     print_log(
-        f'{type(dataset).__name__} ({args.split}, shots={dataset.shots}): '
-        f'{args.num_episodes / elapsed:.1f} episodes/s per worker '
-        f'({1000 * elapsed / args.num_episodes:.1f} ms per episode, '
-        f'{args.num_episodes} episodes)',
+        f'{type(dataset).__name__} ({opts.split}, shots={dataset.shots}): '
+        f'{rate:.1f} episodes/s per worker '
+        f'({1000 * elapsed / opts.num_episodes:.1f} ms per episode, '
+        f'{opts.num_episodes} episodes)',
         logger='current')
+    return rate
 
 
 if __name__ == '__main__':

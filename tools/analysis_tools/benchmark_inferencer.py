@@ -19,56 +19,39 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.config import DictAction
 from mmengine.logging import print_log
+
+from dcama_mm.analysis import (add_size_argument, analysis_parser, set_threads,
+                               synchronize)
+from dcama_mm.apis import FewShotInferencer
 
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = argparse.ArgumentParser(
-        description='Time few-shot inference of N queries with and without '
-        'reusing the encoded supports.')
-    parser.add_argument('config', help='model config file')
-    parser.add_argument(
-        '--checkpoint', default=None, help='checkpoint (default: random)')
-    parser.add_argument(
-        '--num-queries', type=int, default=16, help='queries N')
+    parser = analysis_parser(
+        'Time few-shot inference of N queries with and without reusing the '
+        'encoded supports (the best of --repeat runs counts).',
+        config_help='model config file',
+        device=None,
+        repeat=1,
+        threads=None)
+    for flag, kind, default, text in (
+        ('--checkpoint', str, None, 'checkpoint (default: random)'),
+        ('--num-queries', int, 16, 'queries N'),
+        ('--batch-size', int, 4, 'queries per batch'),
+        ('--img-size', int, None,
+         'network input size (default: from the config, else 384)'),
+    ):
+        parser.add_argument(flag, type=kind, default=default, help=text)
     parser.add_argument(
         '--shots',
         type=int,
         nargs='+',
         default=[1, 5],
         help='numbers of supports K to time')
-    parser.add_argument(
-        '--batch-size', type=int, default=4, help='queries per batch')
-    parser.add_argument(
-        '--img-size',
-        type=int,
-        default=None,
-        help='network input size (default: from the config, else 384)')
-    parser.add_argument(
-        '--query-size',
-        type=int,
-        nargs=2,
-        default=[480, 640],
-        metavar=('H', 'W'),
-        help='size of the random query and support images')
-    parser.add_argument(
-        '--repeat', type=int, default=1, help='timed runs (best is kept)')
-    parser.add_argument('--device', default=None, help='device')
-    parser.add_argument(
-        '--threads', type=int, default=None, help='torch CPU threads')
-    parser.add_argument(
-        '--cfg-options',
-        nargs='+',
-        action=DictAction,
-        help='override settings of the config, key=value')
+    add_size_argument(parser, '--query-size', (480, 640),
+                      'size of the random query and support images')
     return parser.parse_args(args)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
 
 
 def benchmark(inferencer,
@@ -114,13 +97,13 @@ def benchmark(inferencer,
     device = inferencer.device
 
     # warm-up (allocator, kernels)
-    inferencer(queries[:1], support_imgs=support_imgs,
-               support_masks=support_masks)
+    inferencer(
+        queries[:1], support_imgs=support_imgs, support_masks=support_masks)
 
     reuse_times: List[float] = []
     no_reuse_times: List[float] = []
     for _ in range(max(repeat, 1)):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         reused = inferencer(
             queries,
@@ -128,7 +111,7 @@ def benchmark(inferencer,
             support_masks=support_masks,
             batch_size=batch_size,
             return_probs=True)
-        _sync(device)
+        synchronize(device)
         reuse_times.append(time.perf_counter() - start)
 
         start = time.perf_counter()
@@ -137,7 +120,7 @@ def benchmark(inferencer,
             batch_size=batch_size,
             return_probs=True,
             reuse_supports=False)
-        _sync(device)
+        synchronize(device)
         no_reuse_times.append(time.perf_counter() - start)
 
     masks_equal = all(
@@ -197,10 +180,7 @@ def main(args: Optional[Sequence[str]] = None) -> str:
     if opts.num_queries < 1 or opts.batch_size < 1 or min(opts.shots) < 1:
         raise ValueError('--num-queries, --batch-size and --shots must be '
                          '>= 1.')
-    if opts.threads is not None:
-        torch.set_num_threads(opts.threads)
-    from dcama_mm.apis import FewShotInferencer
-
+    set_threads(opts.threads)
     inferencer = FewShotInferencer(
         opts.config,
         opts.checkpoint,
@@ -219,13 +199,12 @@ def main(args: Optional[Sequence[str]] = None) -> str:
         row['shots'] = shots
         rows.append(row)
     weights = opts.checkpoint or 'random weights'
-    header = (
-        f'{opts.config} ({weights}) on {inferencer.device}, '
-        f'{torch.get_num_threads()} threads, network size '
-        f'{inferencer.img_size[0]}x{inferencer.img_size[1]}, '
-        f'{opts.num_queries} queries of {opts.query_size[0]}x'
-        f'{opts.query_size[1]}, batch size {opts.batch_size}, best of '
-        f'{opts.repeat}')
+    header = (f'{opts.config} ({weights}) on {inferencer.device}, '
+              f'{torch.get_num_threads()} threads, network size '
+              f'{inferencer.img_size[0]}x{inferencer.img_size[1]}, '
+              f'{opts.num_queries} queries of {opts.query_size[0]}x'
+              f'{opts.query_size[1]}, batch size {opts.batch_size}, best of '
+              f'{opts.repeat}')
     table = header + '\n' + format_table(rows, opts.num_queries)
     print_log(table, logger='current')
     return table

@@ -13,36 +13,13 @@ Example:
         swin_base_patch4_window12_384_22kto1k.pth \\
         checkpoints/swin_base_patch4_window12_384_22kto1k_mmpretrain.pth
 """
-import argparse
 from typing import List, Optional
 
-from dcama_mm.models.utils import (convert_checkpoint_file,
-                                   converter_arg_parser, convert_official_swin)
-
-META = dict(
-    converter='tools/model_converters/swin2mmpretrain.py',
-    layout='BlockFeatureSwin')
-
-
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
-    parser = converter_arg_parser(
-        description='Convert official Swin Transformer weights to the '
-        'mmpretrain / BlockFeatureSwin layout.',
-        src_help='official checkpoint (.pth)')
-    return parser.parse_args(argv)
+from dcama_mm.models.utils.converter_cli import run_weight_converter
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    args = parse_args(argv)
-    try:
-        weights, converted = convert_checkpoint_file(
-            args.src,
-            args.dst,
-            convert_official_swin,
-            meta=META,
-            force=args.force)
-    except (FileNotFoundError, FileExistsError, ValueError) as exc:
-        raise SystemExit(f'swin2mmpretrain: error: {exc}')
+    args, weights, converted = run_weight_converter('swin2mmpretrain', argv)
     print(f'Converted {len(converted)} of {len(weights)} tensors of '
           f'{args.src} (dropped {len(weights) - len(converted)}: '
           f'index/mask buffers, final norm, head) and wrote {args.dst}')

@@ -1,15 +1,14 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Sampler of episode indices for the episodic few-shot datasets."""
-import math
 from typing import Iterator, Optional, Sized
 
-from mmengine.dist import get_dist_info
+from mmengine.dataset import DefaultSampler
 
 from mmseg.registry import DATA_SAMPLERS
 
 
 @DATA_SAMPLERS.register_module()
-class EpisodeSampler:
+class EpisodeSampler(DefaultSampler):
     """Yield episode indices of a :class:`BaseFewShotDataset`, split over
     ranks.
 
@@ -22,11 +21,11 @@ class EpisodeSampler:
       replays the same episodes).
     - ``train=False``: the indices ``0..len(dataset)-1``, every epoch.
 
-    The indices are split across ranks as mmengine's
-    ``DefaultSampler(shuffle=False, round_up=True)`` splits them
-    (interleaved, the last ranks padded with the first indices), so
-    mmengine's result collection restores the exact 1-process order and
-    drops the padding: a test gives the same result on 1 process or N.
+    The indices ``i`` are those of mmengine's
+    ``DefaultSampler(shuffle=False, round_up=round_up)`` (interleaved over
+    the ranks, the last ranks padded with the first indices), so mmengine's
+    result collection restores the exact 1-process order and drops the
+    padding: a test gives the same result on 1 process or N.
 
     Args:
         dataset (Sized): The episodic dataset.
@@ -43,41 +42,17 @@ class EpisodeSampler:
                  train: bool = False,
                  seed: Optional[int] = None,
                  round_up: bool = True) -> None:
-        rank, world_size = get_dist_info()
-        self.rank = rank
-        self.world_size = world_size
-        self.dataset = dataset
-        self.train = train
+        # Without shuffling the seed is unused; a given one keeps
+        # DefaultSampler from drawing (and broadcasting) a random seed.
+        super().__init__(
+            dataset,
+            shuffle=False,
+            seed=0 if seed is None else seed,
+            round_up=round_up)
         self.seed = seed
-        self.round_up = round_up
-        self.epoch = 0
-        num = len(dataset)
-        if round_up:
-            self.num_samples = math.ceil(num / world_size)
-            self.total_size = self.num_samples * world_size
-        else:
-            self.num_samples = math.ceil((num - rank) / world_size)
-            self.total_size = num
+        self.train = train
 
     def __iter__(self) -> Iterator[int]:
-        """Iterate over this rank's episode indices."""
-        num = len(self.dataset)
-        indices = list(range(num))
-        if self.round_up and self.total_size > num:
-            indices = (indices * math.ceil(self.total_size / num))
-            indices = indices[:self.total_size]
-        indices = indices[self.rank:self.total_size:self.world_size]
-        offset = self.epoch * num if self.train else 0
-        return iter(offset + i for i in indices)
-
-    def __len__(self) -> int:
-        """Number of indices of this rank."""
-        return self.num_samples
-
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch (selects the episodes in training).
-
-        Args:
-            epoch (int): The epoch number.
-        """
-        self.epoch = epoch
+        """Iterate over this rank's episode indices of the current epoch."""
+        offset = self.epoch * len(self.dataset) if self.train else 0
+        return (offset + i for i in super().__iter__())

@@ -10,8 +10,9 @@ table instead.
 The rule: a pixel is foreground where its value is >= 128 (0/255 masks,
 and soft or anti-aliased 0..255 masks cut in the middle); in a mask whose
 largest value is at most 1 (a 0/1 mask, or a float mask in 0..1) where it
-is >= 0.5. Boolean arrays are taken as they are. In a colour mask a pixel counts where any of its first three
-channels does (a red object on black is foreground).
+is >= 0.5. Boolean arrays are taken as they are. In a colour mask a pixel
+counts where any of its first three channels does (a red object on black is
+foreground).
 """
 import numpy as np
 

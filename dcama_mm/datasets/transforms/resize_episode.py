@@ -1,12 +1,32 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Resize every image and mask of a few-shot episode."""
-from typing import Sequence, Tuple
+from typing import Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
+
+
+def as_size_pair(size: Union[int, Sequence[int]], name: str,
+                 order: str) -> Tuple[int, int]:
+    """``size`` as a pair of positive ints (an int means a square).
+
+    Args:
+        size (int | Sequence[int]): The size given.
+        name (str): The option, for the message.
+        order (str): What the pair holds, e.g. ``'(width, height)'``.
+
+    Raises:
+        ValueError: Naming ``name``, when it is not such a size.
+    """
+    pair = (size, size) if isinstance(size, int) else tuple(
+        int(s) for s in size)
+    if len(pair) != 2 or min(pair) < 1:
+        raise ValueError(f'{name} must be a positive int or a pair {order}, '
+                         f'but got {size!r}.')
+    return pair
 
 
 @TRANSFORMS.register_module()
@@ -46,12 +66,7 @@ class ResizeEpisode(BaseTransform):
                  interpolation: str = 'bilinear',
                  backend: str = 'pillow',
                  keep_ori_seg: bool = True) -> None:
-        if isinstance(scale, int):
-            scale = (scale, scale)
-        scale = tuple(int(s) for s in scale)
-        if len(scale) != 2 or min(scale) < 1:
-            raise ValueError('`scale` must be a positive int or a pair '
-                             f'(width, height), but got {scale!r}.')
+        scale = as_size_pair(scale, '`scale`', '(width, height)')
         if backend not in ('pillow', 'cv2'):
             raise ValueError(
                 f"`backend` must be 'pillow' or 'cv2', but got {backend!r}.")

@@ -1,0 +1,279 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Checks of a config before the Runner is built.
+
+:func:`check_train_config` / :func:`check_test_config` validate what a
+config points at (data roots, annotation files, checkpoints, registered
+model types) *before* the Runner builds anything, so that a typo fails in a
+second with a message naming the option, not after minutes of loading.
+"""
+import difflib
+import os
+import os.path as osp
+from typing import (Any, Callable, Iterator, List, Optional, Sequence,
+                    Tuple)
+
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from mmseg.registry import MODELS
+
+#: Keys of a dataset config that name a directory / a file (relative paths
+#: are joined with ``data_root``, as mmengine's ``BaseDataset`` does).
+_FILE_KEYS = ('ann_file', )
+_SUBDIR_KEYS = ('split_dir', )
+_PREFIX_KEYS = ('data_prefix', )
+
+
+def _is_remote(path: str) -> bool:
+    """Whether ``path`` is a URL or a remote URI (not checked locally)."""
+    return '://' in path
+
+
+def _join(data_root: Optional[str], path: str) -> str:
+    """Join ``path`` with ``data_root`` the way ``BaseDataset`` does."""
+    if data_root and not osp.isabs(path) and not _is_remote(path):
+        return osp.join(data_root, path)
+    return path
+
+
+def _local_values(cfg: dict,
+                  keys: Sequence[str]) -> Iterator[Tuple[str, str]]:
+    """Yield ``(key, value)`` of the ``keys`` of ``cfg`` that name a local
+    path (a non-empty string that is not a URL)."""
+    for key in keys:
+        value = cfg.get(key)
+        if isinstance(value, str) and value and not _is_remote(value):
+            yield key, value
+
+
+def _require(path: str,
+             exists: Callable[[str], bool],
+             kind: str,
+             option: str,
+             advice: str,
+             resolved: bool = False) -> None:
+    """Raise ``FileNotFoundError`` if ``exists(path)`` is False.
+
+    The message is ``'<option>: the <kind> "<path>" does not exist. '``
+    (with the working directory when ``resolved``) followed by ``advice``,
+    in which ``{option}`` is replaced by ``option``.
+    """
+    if exists(path):
+        return
+    where = f' (resolved from "{os.getcwd()}")' if resolved else ''
+    raise FileNotFoundError(f'{option}: the {kind} "{path}" does not '
+                            f'exist{where}. ' +
+                            advice.replace('{option}', option))
+
+
+def _iter_datasets(cfg: Any, option: str) -> Iterator[Tuple[dict, str]]:
+    """Yield ``(dataset_cfg, option_name)`` of a (possibly wrapped) dataset.
+
+    Dataset wrappers (``dataset=...``, ``datasets=[...]``) are followed.
+    """
+    if not isinstance(cfg, dict):
+        return
+    yield cfg, option
+    if isinstance(cfg.get('dataset'), dict):
+        yield from _iter_datasets(cfg['dataset'], f'{option}.dataset')
+    if isinstance(cfg.get('datasets'), (list, tuple)):
+        for i, sub in enumerate(cfg['datasets']):
+            yield from _iter_datasets(sub, f'{option}.datasets.{i}')
+
+
+def check_dataset_paths(dataset_cfg: dict, option: str) -> None:
+    """Check that the directories and files a dataset config names exist.
+
+    Checked: ``data_root`` (directory), ``ann_file`` (file; a ``{fold}``
+    placeholder is filled with the config's ``fold``), ``split_dir`` and the
+    entries of ``data_prefix`` (directories); relative paths are taken under
+    ``data_root``. Empty values and URLs are skipped. Wrapped datasets are
+    followed.
+
+    Args:
+        dataset_cfg (dict): The dataset config, e.g.
+            ``cfg.train_dataloader.dataset``.
+        option (str): Its name in the config, used in the messages, e.g.
+            ``'train_dataloader.dataset'``.
+
+    Raises:
+        FileNotFoundError: If a named directory or file does not exist.
+    """
+    for ds_cfg, name in _iter_datasets(dataset_cfg, option):
+        data_root = ds_cfg.get('data_root')
+        for key, root in _local_values(ds_cfg, ('data_root', )):
+            _require(
+                root, osp.isdir, 'directory', f'{name}.{key}',
+                'Prepare the dataset as the README describes, link it '
+                'there, or set --cfg-options {option}=/path/to/data.',
+                resolved=True)
+        for key, value in _local_values(ds_cfg, _FILE_KEYS):
+            if 'fold' in ds_cfg:
+                value = value.replace('{fold}', str(ds_cfg['fold']))
+            _require(
+                _join(data_root, value), osp.isfile, 'file', f'{name}.{key}',
+                'Create it with the dataset converter in '
+                'tools/dataset_converters/ or set '
+                '--cfg-options {option}=/path/to/file.')
+        for key, value in _local_values(ds_cfg, _SUBDIR_KEYS):
+            _require(
+                _join(data_root, value), osp.isdir, 'directory',
+                f'{name}.{key}', 'Put the split lists there (see the '
+                'README) or set --cfg-options {option}=DIR.')
+        for key in _PREFIX_KEYS:
+            prefix = ds_cfg.get(key)
+            if not isinstance(prefix, dict):
+                continue
+            for sub_key, value in _local_values(prefix, list(prefix)):
+                _require(
+                    _join(data_root, value), osp.isdir, 'directory',
+                    f'{name}.{key}.{sub_key}', 'Check the dataset layout in '
+                    'the README or set --cfg-options {option}=DIR.')
+
+
+def _iter_typed_cfgs(cfg: Any, option: str) -> Iterator[Tuple[dict, str]]:
+    """Yield every nested dict with a ``type`` key and its option name."""
+    if isinstance(cfg, dict):
+        if 'type' in cfg:
+            yield cfg, option
+        for key, value in cfg.items():
+            yield from _iter_typed_cfgs(value, f'{option}.{key}')
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            yield from _iter_typed_cfgs(value, f'{option}.{i}')
+
+
+def check_model_types(model_cfg: dict, option: str = 'model') -> None:
+    """Check that the model's parts name registered types.
+
+    The model config itself and its ``backbone``, ``decode_head`` and
+    ``data_preprocessor`` (and anything nested in them with a string
+    ``type``, except initialisation configs) must be found in mmseg's
+    ``MODELS`` registry (or in the registry a ``scope.Type`` prefix names).
+
+    Args:
+        model_cfg (dict): The ``model`` config.
+        option (str): Its name in the messages. Defaults to ``'model'``.
+
+    Raises:
+        ValueError: If a ``type`` is not registered.
+    """
+    init_default_scope('mmseg')
+    for sub_cfg, name in _iter_typed_cfgs(model_cfg, option):
+        if '.init_cfg' in name or name.endswith('init_cfg'):
+            continue
+        type_name = sub_cfg['type']
+        if not isinstance(type_name, str):
+            continue  # a class object given directly
+        if MODELS.get(type_name) is not None:
+            continue
+        known = sorted(MODELS.module_dict)
+        close = difflib.get_close_matches(type_name, known, n=3)
+        hint = f' Did you mean {", ".join(close)}?' if close else ''
+        backbones = [k for k in known if k.startswith('BlockFeature')]
+        raise ValueError(
+            f'{name}.type="{type_name}" is not a registered model type in '
+            f"mmseg's MODELS registry.{hint} dcama_mm's backbones are "
+            f'{", ".join(backbones) or "BlockFeatureSwin, BlockFeatureResNet"}'
+            '; check the spelling and that `custom_imports` imports '
+            'dcama_mm.')
+
+
+def _pretrained_checkpoints(cfg: Any,
+                            option: str) -> Iterator[Tuple[str, str]]:
+    """Yield ``(path, option)`` of the checkpoints a model config loads.
+
+    Both ``init_cfg=dict(type='Pretrained', checkpoint=...)`` and mmseg's
+    older ``pretrained='path'`` are found, at any depth.
+    """
+    if isinstance(cfg, dict):
+        if cfg.get('type') == 'Pretrained' and isinstance(
+                cfg.get('checkpoint'), str):
+            yield cfg['checkpoint'], f'{option}.checkpoint'
+        for key, value in cfg.items():
+            if key == 'pretrained' and isinstance(value, str):
+                yield value, f'{option}.pretrained'
+            else:
+                yield from _pretrained_checkpoints(value, f'{option}.{key}')
+    elif isinstance(cfg, (list, tuple)):
+        for i, value in enumerate(cfg):
+            yield from _pretrained_checkpoints(value, f'{option}.{i}')
+
+
+def check_checkpoint(path: Optional[str], option: str) -> None:
+    """Check that a checkpoint file exists (URLs are not checked).
+
+    Args:
+        path (str, optional): The checkpoint path; None is accepted.
+        option (str): The option that named it, used in the message.
+
+    Raises:
+        FileNotFoundError: If a local checkpoint file does not exist.
+    """
+    if not path or _is_remote(path):
+        return
+    _require(
+        path,
+        osp.isfile,
+        'checkpoint',
+        option,
+        'Download or convert it (see the README and '
+        'tools/model_converters/) or give another path.',
+        resolved=True)
+
+
+def check_train_config(cfg: Config) -> None:
+    """Validate a training config before the Runner is built.
+
+    Checks the model's registered types, the ``Pretrained`` checkpoints of
+    the model (e.g. the converted backbone weights under ``checkpoints/``),
+    ``load_from``, an explicit ``resume`` checkpoint, and the data paths of
+    the training and validation datasets.
+
+    Args:
+        cfg (Config): The full config, after ``--cfg-options`` are merged.
+
+    Raises:
+        ValueError: On an unregistered model type.
+        FileNotFoundError: On a missing data root, annotation file or
+            checkpoint.
+    """
+    check_model_types(cfg.model)
+    for path, option in _pretrained_checkpoints(cfg.model, 'model'):
+        check_checkpoint(path, option)
+    check_checkpoint(cfg.get('load_from'), 'load_from')
+    for loader in ('train_dataloader', 'val_dataloader'):
+        loader_cfg = cfg.get(loader)
+        if isinstance(loader_cfg, dict) and isinstance(
+                loader_cfg.get('dataset'), dict):
+            check_dataset_paths(loader_cfg['dataset'], f'{loader}.dataset')
+
+
+def check_test_config(cfg: Config) -> None:
+    """Validate a test config before the Runner is built.
+
+    Checks the model's registered types, the checkpoint to test
+    (``load_from``) and the data paths of the test dataset. The backbone's
+    ``Pretrained`` weights are not needed: the tested checkpoint holds them.
+
+    Args:
+        cfg (Config): The full config, after ``--cfg-options`` are merged
+            and with ``load_from`` set to the checkpoint.
+
+    Raises:
+        ValueError: On an unregistered model type.
+        FileNotFoundError: On a missing data root, annotation file or
+            checkpoint.
+    """
+    check_model_types(cfg.model)
+    check_checkpoint(cfg.get('load_from'), 'checkpoint')
+    loader_cfg = cfg.get('test_dataloader')
+    if isinstance(loader_cfg, dict) and isinstance(
+            loader_cfg.get('dataset'), dict):
+        check_dataset_paths(loader_cfg['dataset'], 'test_dataloader.dataset')
+
+
+__all__: List[str] = [
+    'check_dataset_paths', 'check_model_types', 'check_checkpoint',
+    'check_train_config', 'check_test_config'
+]
