@@ -2,7 +2,7 @@
 
 Example::
 
-    python tools/infer.py configs/dcama/dcama_swinb_coco20i_fold0.py \\
+    python tools/infer.py configs/dcama_swinb_coco_fold0.py \\
         dcama_swinb_fold0.pth \\
         --support cat1.jpg:cat1_mask.png --support cat2.jpg:cat2_mask.png \\
         --query photos/ --out outputs/cats

@@ -1,11 +1,9 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Few-shot segmentation of a user's own images with a DCAMA model."""
-import logging
 import os.path as osp
 import sys
-import time
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -13,22 +11,21 @@ import torch
 import torch.nn as nn
 from mmcv.transforms import Compose
 from mmengine.config import Config
+from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 from mmengine.logging import print_log
-from mmengine.registry import init_default_scope
+from mmengine.registry import FUNCTIONS, init_default_scope
 from mmengine.structures import PixelData
 from mmengine.utils import ProgressBar
-from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 
+from ..visualization import build_drawing_visualizer
 from .inference import init_model
 from .inference_inputs import (ImageType, InputsType, Query,
                                collect_queries, config_of, is_single,
                                plan_outputs, unique_stems)
-from .support_set import (SupportSet, episode_input, load_support_set,
+from .support_set import (SupportSet, load_support_set, query_batches,
                           split_test_pipeline)
-
-_READ_ERRORS = (ValueError, FileNotFoundError, OSError)
 
 
 class FewShotInferencer(BaseInferencer):
@@ -127,18 +124,16 @@ class FewShotInferencer(BaseInferencer):
     def _init_visualizer(self, cfg: Config):
         """The config's visualizer (FewShotLocalVisualizer by default),
         drawing only: the inferencer writes its pictures itself."""
-        vis_cfg = dict(cfg.get('visualizer') or {})
-        vis_cfg.setdefault('type', 'FewShotLocalVisualizer')
-        for key in ('vis_backends', 'save_dir'):
-            vis_cfg.pop(key, None)
-        vis_cfg['name'] = f'few_shot_inferencer_{id(self)}_{time.time()}'
-        visualizer = VISUALIZERS.build(vis_cfg)
-        if not callable(getattr(visualizer, 'draw_prediction', None)):
-            raise ValueError(
-                'FewShotInferencer draws with a visualizer that has '
-                f'draw_prediction() (FewShotLocalVisualizer), got '
-                f"{vis_cfg['type']}.")
-        return visualizer
+        return build_drawing_visualizer(
+            cfg.get('visualizer'), f'few_shot_inferencer_{id(self)}')
+
+    def _init_collate(self, cfg: Config) -> Callable:
+        """The test loader's ``collate_fn`` (mmengine's ``FUNCTIONS``),
+        else ``pseudo_collate``."""
+        collate = cfg.get('test_dataloader', {}).get('collate_fn')
+        if collate is None:
+            return pseudo_collate
+        return FUNCTIONS.get(collate['type'])
 
     def _inputs_to_list(self, inputs: InputsType) -> List[Query]:
         return collect_queries(inputs)
@@ -342,40 +337,12 @@ class FewShotInferencer(BaseInferencer):
 
     def preprocess(self, queries: List[Query], batch_size: int,
                    failed: List[str], progress=None):
-        """Run the queries through the test pipeline, in batches.
-
-        A query that cannot be read is logged, added to ``failed`` and
-        skipped.
-
-        Yields:
-            dict: ``inputs`` and ``data_samples`` (collated), ``indices``
-            (positions in ``queries``) and ``imgs`` (the loaded BGR
-            queries, for the pictures).
-        """
-        batch: List[Tuple[int, np.ndarray, dict]] = []
-        for idx, (source, name) in enumerate(queries):
-            try:
-                loaded = self._load(episode_input(source, [], [], []))
-                packed = self._rest(dict(loaded))
-            except _READ_ERRORS as err:
-                print_log(f'Skipped query {name!r}: {err}',
-                          logger='current', level=logging.ERROR)
-                failed.append(name)
-                if progress is not None:
-                    progress.update()
-                continue
-            batch.append((idx, loaded['img'], packed))
-            if len(batch) == batch_size or idx == len(queries) - 1:
-                yield self._collate(batch)
-                batch = []
-        if batch:
-            yield self._collate(batch)
-
-    def _collate(self, batch: List[Tuple[int, np.ndarray, dict]]) -> dict:
-        data = self.collate_fn([packed for _, _, packed in batch])
-        data.update(indices=[idx for idx, _, _ in batch],
-                    imgs=[img for _, img, _ in batch])
-        return data
+        """The queries through the test pipeline, in batches
+        (:func:`~dcama_mm.apis.support_set.query_batches`); unreadable ones
+        are logged, added to ``failed`` and skipped."""
+        yield from query_batches(queries, batch_size, self._load,
+                                 self._rest, self.collate_fn, failed,
+                                 progress)
 
     @torch.no_grad()
     def forward(self,

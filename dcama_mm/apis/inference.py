@@ -5,26 +5,12 @@ from pathlib import Path
 from typing import Optional, Union
 
 import torch.nn as nn
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.logging import print_log
 from mmengine.runner import load_checkpoint
 from mmseg.apis import init_model as mmseg_init_model
-from mmseg.registry import MODELS
 
 ConfigLike = Union[str, Path, Config]
-
-
-def _build_model(model: ConfigDict,
-                 pretrained: Optional[str] = None,
-                 train_cfg: Optional[dict] = None) -> nn.Module:
-    """Build ``model``, taking the keys mmseg's ``init_model`` adds.
-
-    mmseg's ``init_model`` sets ``pretrained=None`` and ``train_cfg=None``
-    on the model config it builds; :class:`FewShotSegmentor` has no
-    ``pretrained`` argument (and ``model`` has ``train_cfg=None`` already),
-    so :func:`init_model` hands mmseg a wrapper config of this function.
-    """
-    return MODELS.build(model)
 
 
 def _load_config(config: ConfigLike) -> Config:
@@ -34,7 +20,7 @@ def _load_config(config: ConfigLike) -> Config:
         if not Path(config).is_file():
             raise FileNotFoundError(
                 f'Config file {config} does not exist: pass the path of a '
-                'dcama_mm config, e.g. configs/dcama/...py.')
+                'dcama_mm config, e.g. configs/dcama_swinb_coco_fold0.py.')
         return Config.fromfile(str(config))
     if isinstance(config, Config):
         return copy.deepcopy(config)
@@ -82,10 +68,10 @@ def init_model(config: ConfigLike,
         config.model.backbone.init_cfg = None
 
     # mmseg gets no checkpoint: it would invent class names (Cityscapes')
-    # when the checkpoint has no dataset_meta.
-    wrapper = config.copy()
-    wrapper.model = ConfigDict(type=_build_model, model=config.model)
-    model = mmseg_init_model(wrapper, device=device)
+    # when the checkpoint has no dataset_meta. It sets model.pretrained
+    # (None, which FewShotSegmentor accepts) on the config it is given,
+    # which is therefore a copy.
+    model = mmseg_init_model(copy.deepcopy(config), device=device)
     if checkpoint is not None:
         loaded = load_checkpoint(model, checkpoint, map_location='cpu')
         dataset_meta = loaded.get('meta', {}).get('dataset_meta')

@@ -142,6 +142,12 @@ def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
         raise ValueError(
             f'{what}: give one binary mask per support image (got '
             f'{len(imgs)} images and {len(masks)} masks).')
+    for kind, items in (('support image', imgs), ('support mask', masks)):
+        for k, item in enumerate(items):
+            if not isinstance(item, (str, Path, np.ndarray)):
+                raise ValueError(
+                    f'A {kind} must be a file path or a numpy array, got '
+                    f'{type(item).__name__} (#{k}).')
     sources = [str(s) if isinstance(s, Path) else s for s in imgs]
     mask_sources = [str(s) if isinstance(s, Path) else s for s in masks]
     episode = load(
@@ -179,6 +185,59 @@ def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
         masks=list(episode['support_masks']),
         packed=packed,
         encoded=encoded)
+
+
+#: What reading a query can raise (it is then skipped).
+READ_ERRORS = (ValueError, FileNotFoundError, OSError)
+
+
+def query_batches(queries: Sequence[Tuple[Union[str, np.ndarray], str]],
+                  batch_size: int, load: Callable, rest: Callable,
+                  collate_fn: Callable, failed: List[str], progress=None):
+    """Run queries through the test pipeline, in collated batches.
+
+    A query that cannot be read is logged, added to ``failed`` and skipped
+    (``progress``, a ProgressBar, still advances).
+
+    Args:
+        queries (Sequence[tuple]): ``(path or array, name)`` pairs.
+        batch_size (int): Queries per batch.
+        load (callable): The pipeline's steps up to its ``LoadEpisode``.
+        rest (callable): Its steps after it.
+        collate_fn (callable): The collate function.
+        failed (list[str]): Gets the names of unreadable queries.
+        progress (ProgressBar, optional): Advanced for skipped queries.
+
+    Yields:
+        dict: ``inputs`` and ``data_samples`` (collated), ``indices``
+        (positions in ``queries``) and ``imgs`` (the loaded BGR queries,
+        for the pictures).
+    """
+    batch: List[Tuple[int, np.ndarray, dict]] = []
+
+    def collate() -> dict:
+        data = collate_fn([packed for _, _, packed in batch])
+        data.update(indices=[idx for idx, _, _ in batch],
+                    imgs=[img for _, img, _ in batch])
+        return data
+
+    for idx, (source, name) in enumerate(queries):
+        try:
+            loaded = load(episode_input(source, [], [], []))
+            packed = rest(dict(loaded))
+        except READ_ERRORS as err:
+            print_log(f'Skipped query {name!r}: {err}',
+                      logger='current', level=logging.ERROR)
+            failed.append(name)
+            if progress is not None:
+                progress.update()
+            continue
+        batch.append((idx, loaded['img'], packed))
+        if len(batch) == batch_size:
+            yield collate()
+            batch = []
+    if batch:
+        yield collate()
 
 
 def episode_input(query, support_imgs: list, support_masks: list,

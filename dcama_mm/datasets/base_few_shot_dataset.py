@@ -49,8 +49,9 @@ class BaseFewShotDataset(BaseDataset):
     - :meth:`get_episode_class_ids` (required): the class indices this
       split/fold draws episodes from, e.g. from ``self.fold`` and
       ``self.split``.
-    - :meth:`get_seg_lut` (optional): another pixel-value lookup table, e.g.
-      ``>= 128`` is foreground for FSS-1000.
+    - :meth:`get_seg_lut` (optional): another pixel-value lookup table, or
+      None for binary masks (FSS-1000: the binary-mask rule of
+      :mod:`~dcama_mm.datasets.transforms.binary_mask`).
     - :meth:`sample_episode` (optional): another episode scheme. The default
       draws the class uniformly, the query uniformly among the class's
       images and ``shots`` distinct supports among the others (the

@@ -65,7 +65,9 @@ class FSS1000Dataset(BaseFewShotDataset):
         └── splits/                       (split_dir)
             ├── trn.txt, val.txt, test.txt   one class name per line
 
-    Masks are grey PNGs; pixels ``>= 128`` are foreground. Class indices
+    Masks are grey PNGs read by the binary-mask rule
+    (:mod:`~dcama_mm.datasets.transforms.binary_mask`: pixels ``>= 128``
+    are foreground in 0/255 masks). Class indices
     follow the reference: the sorted training classes, then the sorted
     validation classes, then the sorted test classes, so
     ``metainfo['classes']`` holds all classes of the three lists (all three

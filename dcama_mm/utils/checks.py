@@ -8,7 +8,7 @@ def check_choice(owner: str, name: str, value: Any,
 
     Args:
         owner (str): Who takes the option, e.g. ``'BlockFeatureSwin'``.
-        name (str): The option, e.g. ``'attn_impl'``.
+        name (str): The option, e.g. ``'activation'``.
         value: The value given.
         choices (Iterable): The accepted values.
 

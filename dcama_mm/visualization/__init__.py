@@ -1,4 +1,6 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
-from .few_shot_local_visualizer import FewShotLocalVisualizer, episode_iou
+from .few_shot_local_visualizer import (FewShotLocalVisualizer,
+                                        build_drawing_visualizer,
+                                        episode_iou)
 
-__all__ = ['FewShotLocalVisualizer', 'episode_iou']
+__all__ = ['FewShotLocalVisualizer', 'build_drawing_visualizer', 'episode_iou']

@@ -1,6 +1,7 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Draw few-shot episodes and predictions: supports, ground truth, masks."""
 import math
+import time
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
@@ -70,7 +71,7 @@ class FewShotLocalVisualizer(Visualizer):
         save_dir (str, optional): Save file dir for all storage backends.
             Defaults to None.
         support_color (tuple[int]): RGB colour of the support masks.
-            Defaults to ``(0, 200, 0)``.
+            Defaults to ``(255, 215, 0)`` (gold).
         gt_color (tuple[int]): RGB colour of the query's ground truth.
             Defaults to ``(30, 100, 255)``.
         pred_color (tuple[int]): RGB colour of the prediction. Defaults to
@@ -83,7 +84,7 @@ class FewShotLocalVisualizer(Visualizer):
                  image: Optional[np.ndarray] = None,
                  vis_backends: Optional[List[dict]] = None,
                  save_dir: Optional[str] = None,
-                 support_color: Color = (0, 200, 0),
+                 support_color: Color = (255, 215, 0),
                  gt_color: Color = (30, 100, 255),
                  pred_color: Color = (255, 40, 40),
                  alpha: float = 0.5,
@@ -338,3 +339,29 @@ class FewShotLocalVisualizer(Visualizer):
         else:
             self.add_image(name, picture, step)
         return picture
+
+
+def build_drawing_visualizer(vis_cfg: Optional[dict],
+                             name: str) -> FewShotLocalVisualizer:
+    """A visualizer from a config's ``visualizer`` entry, for drawing only
+    (no backends, nothing saved by it).
+
+    Args:
+        vis_cfg (dict, optional): The entry; None: a default
+            :class:`FewShotLocalVisualizer`.
+        name (str): Instance name (made unique with a timestamp).
+
+    Raises:
+        ValueError: The configured visualizer cannot draw predictions.
+    """
+    vis_cfg = dict(vis_cfg or {})
+    vis_cfg.setdefault('type', 'FewShotLocalVisualizer')
+    for key in ('vis_backends', 'save_dir'):
+        vis_cfg.pop(key, None)
+    vis_cfg['name'] = f'{name}_{time.time()}'
+    visualizer = VISUALIZERS.build(vis_cfg)
+    if not callable(getattr(visualizer, 'draw_prediction', None)):
+        raise ValueError(
+            'Drawing predictions needs a visualizer with draw_prediction() '
+            f"(FewShotLocalVisualizer), got {vis_cfg['type']}.")
+    return visualizer

@@ -1,4 +1,4 @@
-"""A deliberately straightforward DCAMA, written from DCAMA_SPEC.md.
+"""A deliberately straightforward DCAMA, written from docs/model.md.
 
 Ground truth for the tests of :class:`dcama_mm.models.DCAMAHead` and
 :class:`dcama_mm.models.FewShotSegmentor`. Nothing here is optimised: the
@@ -8,8 +8,7 @@ supports are processed one image at a time. Parameters and buffers use the
 reference release's names (``DCAMA_blocks.{0,1,2}.linears.{0,1}``,
 ``pe.{0,1,2}.pe``, ``conv1..5``, ``mixer1..3``), so
 ``ReferenceDCAMA(...).state_dict()`` prefixed with ``module.`` has the layout
-of a released DCAMA checkpoint (DCAMA_SPEC.md, "Reference state-dict
-layout").
+of a released DCAMA checkpoint.
 
 Where the reference code has a limit, this follows the spec: supports are
 concatenated per episode, upsamplings by 2 use ``(2h, 2w)``.
@@ -102,7 +101,7 @@ def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
 
 
 class SpecDCAMAHead(nn.Module):
-    """The DCAMA head of DCAMA_SPEC.md, in the reference's layout.
+    """The DCAMA head of docs/model.md, in the reference's layout.
 
     Args:
         in_channels (Sequence[int]): Channels of the 4 stages.

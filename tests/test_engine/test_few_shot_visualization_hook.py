@@ -55,8 +55,8 @@ def test_draw_episode_layout_and_colours():
     # 2 supports (resized to the query height) + gt + prediction, 4 px gaps
     assert picture.shape == (title_h + label_h + 20, 4 * 30 + 3 * 4, 3)
     body = picture[title_h + label_h:]
-    # inside the support mask: 0.5 * 200 + 0.5 * green (0, 200, 0)
-    assert tuple(body[10, 10]) == (100, 200, 100)
+    # inside the support mask: 0.5 * 200 + 0.5 * gold (255, 215, 0)
+    assert tuple(body[10, 10]) == (227, 207, 100)  # truncated
     # support background untouched
     assert tuple(body[1, 29]) == (200, 200, 200)
     gt_panel = body[:, 2 * 34:2 * 34 + 30]

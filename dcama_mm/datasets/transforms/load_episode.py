@@ -20,9 +20,9 @@ def _read_bytes(path: str, backend_args: Optional[dict], what: str) -> bytes:
         return fileio.get(path, backend_args=backend_args)
     except (FileNotFoundError, IsADirectoryError) as err:
         raise FileNotFoundError(
-            f'The {what} {path!r} of a few-shot episode does not exist; '
-            'check `data_root` and the annotation/list files (re-run the '
-            'dataset converter if the masks are missing).') from err
+            f'The {what} {path!r} does not exist (for a dataset: check '
+            '`data_root` and the annotation/list files, and re-run the '
+            'dataset converter if masks are missing).') from err
 
 
 @TRANSFORMS.register_module()
@@ -97,14 +97,23 @@ class LoadEpisode(BaseTransform):
                              'is corrupt or not an image.')
         return img
 
+    @staticmethod
+    def _named(what: str, source: Source) -> str:
+        """``what`` and the path for messages (an array: ``what`` alone)."""
+        if isinstance(source, np.ndarray):
+            return what
+        return f'{what} {str(source)!r}'
+
     def _load_mask(self, source: Source, lut: Optional[np.ndarray],
                    img_shape: Tuple[int, int], img_name: str,
                    what: str) -> np.ndarray:
+        """Read a mask with ``lut`` (None: the binary-mask rule); ``what``
+        and ``img_name`` name it and its image in messages."""
+        name = self._named(what, source)
         if isinstance(source, np.ndarray):
-            raw, name = source, what
+            raw = source
         else:
-            name = str(source)
-            content = _read_bytes(name, self.backend_args, what)
+            content = _read_bytes(str(source), self.backend_args, what)
             try:
                 raw = mmcv.imfrombytes(
                     content,
@@ -112,11 +121,11 @@ class LoadEpisode(BaseTransform):
                     backend=self.seg_imdecode_backend)
             except Exception as err:
                 raise ValueError(
-                    f'Cannot decode the {what} {name!r}: {err}; the file is '
-                    'corrupt or not an image.') from err
+                    f'Cannot decode the {name}: {err}; the file is corrupt '
+                    'or not an image.') from err
             if raw is None or raw.size == 0:
-                raise ValueError(f'Cannot decode the {what} {name!r}; the '
-                                 'file is corrupt or not an image.')
+                raise ValueError(f'Cannot decode the {name}; the file is '
+                                 'corrupt or not an image.')
         if lut is None:
             mask = to_binary_mask(raw, name)
         else:
@@ -125,17 +134,15 @@ class LoadEpisode(BaseTransform):
             if raw.dtype != np.uint8:
                 if raw.min() < 0 or raw.max() > 255:
                     raise ValueError(
-                        f'The {what} {name!r} has values outside 0..255 '
-                        f'(dtype {raw.dtype}); masks must be 8-bit label '
-                        'PNGs.')
+                        f'The {name} has values outside 0..255 (dtype '
+                        f'{raw.dtype}); label masks must be 8-bit PNGs.')
                 raw = raw.astype(np.uint8)
             mask = lut[raw]
         if mask.shape != tuple(img_shape):
             raise ValueError(
-                f'The {what} {name!r} has size {mask.shape[0]}x'
-                f'{mask.shape[1]} (h x w) but its image {img_name!r} has '
-                f'size {img_shape[0]}x{img_shape[1]}: a mask must have the '
-                'size of its image.')
+                f'The {name} has size {mask.shape[0]}x{mask.shape[1]} '
+                f'(h x w) but its image {img_name} has size {img_shape[0]}x'
+                f'{img_shape[1]}: a mask must have the size of its image.')
         return mask
 
     def transform(self, results: dict) -> dict:
@@ -156,12 +163,11 @@ class LoadEpisode(BaseTransform):
                                  f'shape {lut.shape}.')
         query = results['img'] if results.get('img') is not None else \
             results['img_path']
-        query_name = _name_of(query, 'the query image')
         img = self._load_image(query, 'image')
         if results.get('seg_map_path') is not None:
             results['gt_seg_map'] = self._load_mask(
-                results['seg_map_path'], lut, img.shape[:2], query_name,
-                'mask')
+                results['seg_map_path'], lut, img.shape[:2],
+                self._named('image', query), 'mask')
             results['seg_fields'] = ['gt_seg_map']
         else:
             results['seg_fields'] = []
@@ -173,16 +179,12 @@ class LoadEpisode(BaseTransform):
                                    results.get('support_seg_map_paths'))
         for k, (source, mask_source) in enumerate(zip(sources,
                                                       mask_sources)):
-            s_img = self._load_image(source, f'support image #{k}' if
-                                     isinstance(source, np.ndarray) else
-                                     'image')
+            s_img = self._load_image(source, f'support image #{k}')
             support_imgs.append(s_img)
             support_masks.append(
-                self._load_mask(
-                    mask_source, lut, s_img.shape[:2],
-                    _name_of(source, f'support image #{k}'),
-                    f'support mask #{k}' if isinstance(
-                        mask_source, np.ndarray) else 'mask'))
+                self._load_mask(mask_source, lut, s_img.shape[:2],
+                                self._named(f'support image #{k}', source),
+                                f'support mask #{k}'))
         results.update(
             img=img,
             support_imgs=support_imgs,
@@ -196,11 +198,6 @@ class LoadEpisode(BaseTransform):
                 f'imdecode_backend={self.imdecode_backend!r}, '
                 f'seg_imdecode_backend={self.seg_imdecode_backend!r}, '
                 f'backend_args={self.backend_args})')
-
-
-def _name_of(source: Source, fallback: str) -> str:
-    """A path for messages, or ``fallback`` for an array."""
-    return fallback if isinstance(source, np.ndarray) else str(source)
 
 
 def as_image_array(img: np.ndarray, what: str) -> np.ndarray:

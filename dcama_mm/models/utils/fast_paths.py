@@ -125,7 +125,9 @@ def fast_path_report(model: nn.Module,
             Defaults to 'cpu'.
         dtype (torch.dtype): Their dtype. Defaults to float32.
         training (bool): Training (with gradients) or inference.
-            Defaults to False.
+            Defaults to False. In training, a module none of whose
+            parameters needs a gradient (e.g. inside a frozen backbone) is
+            reported as at inference, as it runs.
 
     Returns:
         dict[str, int]: ``'Owner: path'`` -> number of modules taking it,
@@ -135,15 +137,24 @@ def fast_path_report(model: nn.Module,
     counts: Counter = Counter()
     for module in model.modules():
         if isinstance(module, FastPathMixin) and module.fast_paths:
-            for path in module.fast_paths_for(device, dtype, training):
+            trains = training and any(p.requires_grad
+                                      for p in module.parameters())
+            for path in module.fast_paths_for(device, dtype, trains):
                 counts[f'{type(module).__name__}: {path}'] += 1
     return dict(counts)
 
 
-#: Config keys of the speed switches that the policy replaced.
-REMOVED_SWITCHES = ('attn_impl', 'linear_impl', 'mixer_impl', 'fast_dropout',
-                    'channels_last', 'cpu_backbone_batch_size',
-                    'cpu_backbone_workers')
+#: Config keys of the speed switches that the policy replaced, and what
+#: took their place.
+REMOVED_SWITCHES = {
+    'attn_impl': 'chosen by DCAMAAttention / SDPAWindowMSA',
+    'linear_impl': 'chosen by FastLinear / DCAMAAttention',
+    'mixer_impl': 'chosen by DCAMAHead',
+    'fast_dropout': 'part of the attention\'s training fast path',
+    'channels_last': 'chosen by BlockFeatureResNet',
+    'cpu_backbone_batch_size': 'chosen by FewShotSegmentor on the CPU',
+    'cpu_backbone_workers': 'now model.cpu_parallel_images',
+}
 
 
 def refuse_removed_switches(owner: str, kwargs: dict) -> None:
@@ -158,8 +169,9 @@ def refuse_removed_switches(owner: str, kwargs: dict) -> None:
     """
     removed = [key for key in REMOVED_SWITCHES if key in kwargs]
     if removed:
+        said = '; '.join(f'{key}: {REMOVED_SWITCHES[key]}' for key in removed)
         raise ValueError(
-            f'{owner}: {removed} no longer exist: every fast path is chosen '
-            'by the module that owns it. Remove them from the config; set '
-            f'model.fast_paths=False (or {ENV_VAR}=0) to turn all fast '
-            'paths off.')
+            f'{owner}: the option(s) {", ".join(removed)} no longer exist '
+            f'({said}). Remove them from the config; set '
+            f'model.fast_paths=False (or {ENV_VAR}=0) to turn every fast '
+            'path off.')
