@@ -14,6 +14,12 @@ writes, for every query ``photos/<name>.<ext>``:
 - ``outputs/cats/vis/<name>.jpg``: the photo with the mask tinted and the
   supports (their masks tinted) small beside it.
 
+Several classes at once: name each support's class,
+``--support cat:cat1.jpg:cat1.png --support dog:dog1.jpg:dog1.png``; then
+``pred/<name>.png`` is a label PNG with a palette (0 background, class n
+in the n-th colour, classes numbered in the order first given) and the
+overlay has a legend (see ``dcama_mm/apis/n_way.py`` for the rule).
+
 Existing result files are never overwritten unless ``--force`` is given: the
 tool stops before running the model and names them. A query that cannot be
 read is reported and skipped; the exit status is then 1.
@@ -21,7 +27,7 @@ read is reported and skipped; the exit status is then 1.
 import argparse
 import logging
 import sys
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 from mmengine.logging import print_log
@@ -47,6 +53,32 @@ def parse_support(spec: str) -> Tuple[str, str]:
     return img, mask
 
 
+def parse_supports(specs: Sequence[str]) -> Dict[Optional[str], list]:
+    """Group ``[CLASS:]IMAGE:MASK`` arguments by class.
+
+    Args:
+        specs (Sequence[str]): The ``--support`` values.
+
+    Returns:
+        dict: Class name (None when no spec names one) -> list of (image,
+        mask), in the order first given.
+
+    Raises:
+        ValueError: A spec without a mask, or named and unnamed specs
+            mixed.
+    """
+    groups: Dict[Optional[str], list] = {}
+    for spec in specs:
+        head, img_mask = spec.split(':', 1) if spec.count(':') >= 2 else (
+            None, spec)
+        groups.setdefault(head or None, []).append(parse_support(img_mask))
+    if None in groups and len(groups) > 1:
+        raise ValueError(
+            'Give every --support as IMAGE:MASK (one class) or every one as '
+            'CLASS:IMAGE:MASK (several classes), not both.')
+    return groups
+
+
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -63,7 +95,8 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         required=True,
         metavar='IMAGE:MASK',
         help='a support image and its binary mask (0/1 or 0/255 PNG); '
-        'repeat for K > 1 shots')
+        'repeat for K > 1 shots; CLASS:IMAGE:MASK names its class, for '
+        'several classes at once')
     parser.add_argument(
         '--query',
         action='append',
@@ -119,9 +152,7 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     from dcama_mm.apis import FewShotInferencer
 
     try:
-        supports: List[Tuple[str, str]] = [
-            parse_support(spec) for spec in opts.support
-        ]
+        groups = parse_supports(opts.support)
         img_size = opts.img_size
         if img_size is not None and len(img_size) not in (1, 2):
             raise ValueError('--img-size takes one value or two (H W), got '
@@ -134,10 +165,18 @@ def main(args: Optional[Sequence[str]] = None) -> int:
             device=opts.device,
             img_size=img_size,
             cfg_options=opts.cfg_options)
+        sets = {
+            name: ([img for img, _ in pairs], [mask for _, mask in pairs])
+            for name, pairs in groups.items()
+        }
+        if None in sets:
+            support_kwargs = dict(
+                support_imgs=sets[None][0], support_masks=sets[None][1])
+        else:
+            support_kwargs = dict(support_sets=sets)
         result = inferencer(
             list(opts.query),
-            support_imgs=[img for img, _ in supports],
-            support_masks=[mask for _, mask in supports],
+            **support_kwargs,
             batch_size=opts.batch_size,
             out_dir=opts.out,
             img_out_dir='' if opts.no_overlay else 'vis',
@@ -150,9 +189,10 @@ def main(args: Optional[Sequence[str]] = None) -> int:
 
     failed = result['failed']
     done = len(result['img_paths']) - len(failed)
-    print_log(
-        f'Segmented {done} queries with {len(supports)} support(s).',
-        logger='current')
+    shots = sum(len(pairs) for pairs in groups.values())
+    what = (f'{shots} support(s)' if None in groups else
+            f'{len(groups)} classes ({", ".join(groups)}), {shots} supports')
+    print_log(f'Segmented {done} queries with {what}.', logger='current')
     if failed:
         print_log(
             f'{len(failed)} queries could not be read and were skipped: '

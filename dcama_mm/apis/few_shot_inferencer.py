@@ -1,9 +1,8 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Few-shot segmentation of a user's own images with a DCAMA model."""
-import os.path as osp
-import sys
 from pathlib import Path
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import (Callable, List, Mapping, Optional, Sequence, Tuple,
+                    Union)
 
 import mmcv
 import numpy as np
@@ -13,22 +12,20 @@ from mmcv.transforms import Compose
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
-from mmengine.logging import print_log
 from mmengine.registry import FUNCTIONS, init_default_scope
 from mmengine.structures import PixelData
-from mmengine.utils import ProgressBar
 from mmseg.structures import SegDataSample
 
 from ..visualization import build_drawing_visualizer
 from .inference import init_model
-from .inference_inputs import (ImageType, InputsType, Query,
-                               collect_queries, config_of, is_single,
-                               plan_outputs, unique_stems)
+from .inference_inputs import (ImageType, InferenceResults, InputsType,
+                               Query, collect_queries, config_of, is_single)
+from .n_way import NWayInferenceMixin, SupportSpec, write_label_png
 from .support_set import (SupportSet, load_support_set, query_batches,
                           split_test_pipeline)
 
 
-class FewShotInferencer(BaseInferencer):
+class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
     """Segment any number of query images given K annotated support images.
 
     The few-shot counterpart of mmseg's ``MMSegInferencer``, on mmengine's
@@ -57,6 +54,12 @@ class FewShotInferencer(BaseInferencer):
 
     Images given as arrays are ``uint8`` ``HxWx3`` in BGR order (as read by
     ``mmcv.imread`` or ``cv2.imread``) or ``HxW`` grey.
+
+    Several classes at once: give ``support_sets`` (class name -> support
+    images and masks) instead of ``support_imgs``/``support_masks``; each
+    query then gets a label map (0 background, ``n`` the n-th class) and
+    per-class foreground probabilities, by the rule of
+    :mod:`dcama_mm.apis.n_way`.
 
     Example:
         >>> inferencer = FewShotInferencer(
@@ -181,6 +184,7 @@ class FewShotInferencer(BaseInferencer):
         self._supports = load_support_set(
             support_imgs, support_masks, self._load, self._rest,
             self.collate_fn, self.model)
+        self._classes, self._support_sets = [], []
 
     # ------------------------------------------------------------------
     # Inference
@@ -201,6 +205,8 @@ class FewShotInferencer(BaseInferencer):
                  force: bool = False,
                  reuse_supports: bool = True,
                  resize_to_original: bool = True,
+                 support_sets: Optional[Mapping[str, SupportSpec]] = None,
+                 fg_threshold: float = 0.5,
                  show_progress: bool = False) -> dict:
         """Segment the query images.
 
@@ -241,6 +247,13 @@ class FewShotInferencer(BaseInferencer):
             resize_to_original (bool): Predict at each query's original
                 size; False: at the network size (as ``tools/test.py``
                 evaluates by default). Defaults to True.
+            support_sets (Mapping[str, tuple], optional): N-way: class
+                name -> (support images, masks); replaces the stored
+                support set(s) (see :meth:`set_support_sets`). Defaults to
+                None.
+            fg_threshold (float): N-way: a pixel takes its best class when
+                that class's foreground probability exceeds this, else it
+                is background. Defaults to 0.5.
             show_progress (bool): Show a progress bar. Defaults to False.
 
         Returns:
@@ -250,7 +263,9 @@ class FewShotInferencer(BaseInferencer):
               ``HxW``, 0/1, at the query's original size), or with
               ``return_probs`` a dict with ``sem_seg`` (that mask) and
               ``fg_prob`` (``float32`` ``HxW``), or with
-              ``return_datasamples`` a ``SegDataSample``. None for a query
+              ``return_datasamples`` a ``SegDataSample``; N-way: a dict
+              with ``label_map`` (``uint8`` ``HxW``), ``fg_probs`` (class
+              name -> ``float32`` ``HxW``) and ``classes``. None for a query
               that could not be read. A single (non-folder) input gives a
               single prediction instead of a list.
             - ``visualization``: the overlays (BGR ``uint8``) when
@@ -269,71 +284,54 @@ class FewShotInferencer(BaseInferencer):
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
-        if support_imgs is not None or support_masks is not None:
+        if support_sets is not None:
+            if support_imgs is not None or support_masks is not None:
+                raise ValueError('Give support_sets (N-way) or support_imgs '
+                                 'and support_masks (one class), not both.')
+            self.set_support_sets(support_sets)
+        elif support_imgs is not None or support_masks is not None:
             if support_imgs is None or support_masks is None:
                 raise ValueError(
                     'Give both support_imgs and support_masks (or neither '
                     'to reuse the support set given before).')
             self.set_supports(support_imgs, support_masks)
-        if self._supports is None:
+        n_way = bool(self.classes)
+        if self._supports is None and not n_way:
             raise ValueError(
-                'No support set: pass support_imgs and support_masks, or '
-                'call set_supports() first.')
+                'No support set: pass support_imgs and support_masks (or '
+                'support_sets), or call set_supports() first.')
         queries = self._inputs_to_list(inputs)
-        pred_dir = osp.join(out_dir, pred_out_dir) if (
-            out_dir and pred_out_dir) else ''
-        vis_dir = osp.join(out_dir, img_out_dir) if (
-            out_dir and img_out_dir) else ''
-        out_files = plan_outputs(
-            unique_stems(queries), pred_dir, vis_dir, force)
-
-        predictions: List = [None] * len(queries)
-        visualizations: List = [None] * len(queries)
-        failed: List[str] = []
-        # sys.stdout looked up now, so that redirections of it are honoured.
-        progress = ProgressBar(
-            len(queries), file=sys.stdout) if show_progress else None
-        for batch in self.preprocess(queries, batch_size, failed, progress):
-            samples = self.forward(batch, reuse_supports, resize_to_original)
+        results = InferenceResults(queries, out_dir, img_out_dir,
+                                   pred_out_dir, force, show_progress)
+        for batch in self.preprocess(queries, batch_size, results.failed,
+                                     results.progress):
+            if n_way:
+                samples = self._forward_n_way(batch, resize_to_original,
+                                              fg_threshold)
+            else:
+                samples = self.forward(batch, reuse_supports,
+                                       resize_to_original)
             for idx, img, sample in zip(batch['indices'], batch['imgs'],
                                         samples):
-                pred_file, vis_file = out_files[idx]
+                pred_file, vis_file = results.files[idx]
                 vis = None
                 if vis_file or return_vis:
-                    vis = self.visualize(img, sample)
-                if vis_file:
-                    mmcv.imwrite(vis, vis_file)
-                if pred_file:
-                    mask = sample.pred_sem_seg.data[0].to(torch.uint8)
-                    mmcv.imwrite(mask.cpu().numpy() * np.uint8(255),
-                                 pred_file)
-                if return_vis:
-                    visualizations[idx] = vis
-                predictions[idx] = self.postprocess(sample, return_probs,
-                                                    return_datasamples)
-                if progress is not None:
-                    progress.update()
-        if progress is not None:
-            # ProgressBar does not end its line.
-            progress.file.write('\n')
-            progress.file.flush()
-        if pred_dir or vis_dir:
-            written = [d for d in (pred_dir, vis_dir) if d]
-            print_log(
-                f'Wrote results of {len(queries) - len(failed)} queries to '
-                + ' and '.join(written),
-                logger='current')
-        if not return_vis:
-            visualizations = []
-        if is_single(inputs):
-            predictions = predictions[0]
-            visualizations = visualizations[0] if visualizations else []
-        return dict(
-            predictions=predictions,
-            visualization=visualizations,
-            img_paths=[s if isinstance(s, str) else None
-                       for s, _ in queries],
-            failed=failed)
+                    vis = (self._visualize_n_way(img, sample)
+                           if n_way else self.visualize(img, sample))
+                labels = sample.pred_sem_seg.data[0].to(torch.uint8)
+                labels = labels.cpu().numpy()
+                if pred_file and n_way:
+                    write_label_png(
+                        pred_file, labels,
+                        self.visualizer.class_colors(len(self.classes)))
+                elif pred_file:
+                    mmcv.imwrite(labels * np.uint8(255), pred_file)
+                results.add(
+                    idx, (self._postprocess_n_way(sample, return_datasamples)
+                          if n_way else self.postprocess(
+                              sample, return_probs, return_datasamples)),
+                    vis, return_vis)
+        return results.finish(is_single(inputs), return_vis)
 
     def preprocess(self, queries: List[Query], batch_size: int,
                    failed: List[str], progress=None):

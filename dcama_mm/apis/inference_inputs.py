@@ -3,12 +3,16 @@
 it was given, and the names of the files it writes."""
 import os
 import os.path as osp
+import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
 
+import mmcv
 import numpy as np
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
+from mmengine.logging import print_log
+from mmengine.utils import ProgressBar
 
 from ..datasets.transforms.load_episode import as_image_array
 
@@ -165,3 +169,71 @@ def plan_outputs(stems: List[str], pred_dir: str, vis_dir: str,
                 'another output folder, or pass force=True (--force) to '
                 'overwrite them.')
     return out_files
+
+
+class InferenceResults:
+    """The results of one inferencer call, gathered query by query.
+
+    Plans (and refuses to overwrite, see :func:`plan_outputs`) the result
+    files before any work, writes the pictures as they come, shows
+    progress, and assembles the returned dict.
+
+    Args:
+        queries (list[tuple]): ``(source, name)`` of the queries.
+        out_dir (str): Output folder ('' for none).
+        img_out_dir (str): Its pictures' sub-folder ('' for none).
+        pred_out_dir (str): Its masks' sub-folder ('' for none).
+        force (bool): Overwrite existing files.
+        show_progress (bool): Show a progress bar.
+    """
+
+    def __init__(self, queries: List[Query], out_dir: str, img_out_dir: str,
+                 pred_out_dir: str, force: bool, show_progress: bool) -> None:
+        self.queries = queries
+        self.pred_dir = osp.join(out_dir, pred_out_dir) if (
+            out_dir and pred_out_dir) else ''
+        self.vis_dir = osp.join(out_dir, img_out_dir) if (
+            out_dir and img_out_dir) else ''
+        self.files = plan_outputs(
+            unique_stems(queries), self.pred_dir, self.vis_dir, force)
+        self.predictions: list = [None] * len(queries)
+        self.visualizations: list = [None] * len(queries)
+        self.failed: List[str] = []
+        # sys.stdout looked up now, so that redirections of it are honoured
+        self.progress = ProgressBar(
+            len(queries), file=sys.stdout) if show_progress else None
+
+    def add(self, idx: int, prediction, vis: Optional[np.ndarray],
+            keep_vis: bool) -> None:
+        """Record query ``idx``'s prediction; write its picture."""
+        if vis is not None and self.files[idx][1]:
+            mmcv.imwrite(vis, self.files[idx][1])
+        if keep_vis:
+            self.visualizations[idx] = vis
+        self.predictions[idx] = prediction
+        if self.progress is not None:
+            self.progress.update()
+
+    def finish(self, single: bool, return_vis: bool) -> dict:
+        """The call's result dict (see ``FewShotInferencer.__call__``)."""
+        if self.progress is not None:
+            # ProgressBar does not end its line.
+            self.progress.file.write('\n')
+            self.progress.file.flush()
+        if self.pred_dir or self.vis_dir:
+            written = [d for d in (self.pred_dir, self.vis_dir) if d]
+            print_log(
+                f'Wrote results of {len(self.queries) - len(self.failed)} '
+                'queries to ' + ' and '.join(written),
+                logger='current')
+        predictions = self.predictions
+        visualizations = self.visualizations if return_vis else []
+        if single:
+            predictions = predictions[0]
+            visualizations = visualizations[0] if visualizations else []
+        return dict(
+            predictions=predictions,
+            visualization=visualizations,
+            img_paths=[s if isinstance(s, str) else None
+                       for s, _ in self.queries],
+            failed=self.failed)

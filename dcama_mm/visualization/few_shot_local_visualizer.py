@@ -1,54 +1,20 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Draw few-shot episodes and predictions: supports, ground truth, masks."""
 import math
-import time
 from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import mmcv
 import numpy as np
 import torch
-from mmengine.structures import PixelData
 from mmengine.visualization import Visualizer
 
 from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 
-from ..evaluation.metrics.few_shot_iou_metric import intersect_and_union_fb
+from .vis_utils import episode_iou, to_mask
 
 Color = Tuple[int, int, int]
-
-
-def _to_mask(value, name: str) -> np.ndarray:
-    """A ``(H, W)`` numpy mask from a tensor / array / ``PixelData``."""
-    if isinstance(value, PixelData):
-        value = value.data
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    value = np.asarray(value)
-    if value.ndim == 3 and value.shape[0] == 1:
-        value = value[0]
-    if value.ndim != 2:
-        raise ValueError(f'{name} must be a (H, W) or (1, H, W) mask, got '
-                         f'shape {value.shape}.')
-    return value
-
-
-def episode_iou(pred: np.ndarray,
-                gt: np.ndarray,
-                ignore_index: int = 255) -> float:
-    """Foreground IoU of one episode in %, pixels of ``ignore_index`` left out.
-
-    Args:
-        pred (np.ndarray): ``(H, W)`` prediction, 1 = foreground.
-        gt (np.ndarray): ``(H, W)`` ground truth, 1 = foreground.
-        ignore_index (int): Ignored label. Defaults to 255.
-
-    Returns:
-        float: ``100 * I_fg / max(U_fg, 1)``.
-    """
-    areas = intersect_and_union_fb(pred, gt, ignore_index)
-    return float(100.0 * areas[0] / max(int(areas[1]), 1))
 
 
 @VISUALIZERS.register_module()
@@ -235,6 +201,74 @@ class FewShotLocalVisualizer(Visualizer):
             panel[y0:y0 + th, x0:x0 + tw] = thumb
         return np.concatenate([canvas, panel], axis=1)
 
+    def draw_label_map(self, query: np.ndarray, labels: np.ndarray,
+                       classes: Sequence[str],
+                       supports: Sequence[Tuple[np.ndarray, np.ndarray]]
+                       ) -> np.ndarray:
+        """A query with an N-way label map, a legend and one support per
+        class.
+
+        Args:
+            query (np.ndarray): RGB ``uint8`` query ``(H, W, 3)``.
+            labels (np.ndarray): ``(H, W)`` labels, 0 background, ``n + 1``
+                for ``classes[n]``.
+            classes (Sequence[str]): The class names.
+            supports (Sequence[tuple]): Per class, an RGB support image and
+                its 0/1 mask (drawn in the class's colour).
+
+        Returns:
+            np.ndarray: The RGB picture: the query with each class drawn
+            in its :meth:`class_colors` colour, the supports in a column
+            on the right, a legend band on top.
+        """
+        colors = self.class_colors(len(classes))
+        canvas = query
+        for n, color in enumerate(colors):
+            canvas = self._overlay(canvas, (labels == n + 1), color)
+        height = canvas.shape[0]
+        cell = max(height // max(len(classes), 1), 1)
+        panel = np.full((height, cell, 3), 255, np.uint8)
+        for n, ((img, mask), color) in enumerate(zip(supports, colors)):
+            scale = cell / max(img.shape[:2])
+            th = max(int(round(img.shape[0] * scale)), 1)
+            tw = max(int(round(img.shape[1] * scale)), 1)
+            thumb = self._overlay(
+                mmcv.imresize(img, (tw, th), interpolation='area'),
+                mmcv.imresize(
+                    np.asarray(mask, np.uint8), (tw, th),
+                    interpolation='nearest'), color)
+            y0 = n * cell + (cell - th) // 2
+            panel[y0:y0 + th, (cell - tw) // 2:(cell - tw) // 2 + tw] = thumb
+        picture = np.concatenate([canvas, panel], axis=1)
+        band_h = max(16, height // 12)
+        band = np.full((band_h, picture.shape[1], 3), 255, np.uint8)
+        x = 4
+        for name, color in zip(classes, colors):
+            cv2.rectangle(band, (x, band_h // 4), (x + band_h // 2,
+                                                   3 * band_h // 4), color,
+                          -1)
+            x += band_h // 2 + 4
+            scale = band_h / 40.0
+            cv2.putText(band, name, (x, int(band_h * 0.7)),
+                        cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0),
+                        max(1, int(round(scale * 1.5))), cv2.LINE_AA)
+            (text_w, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX,
+                                             scale,
+                                             max(1, int(round(scale * 1.5))))
+            x += text_w + 12
+        return np.concatenate([band, picture], axis=0)
+
+    def class_colors(self, num: int) -> List[Color]:
+        """RGB colours of N-way classes 1..num: the prediction colour first,
+        then well-separated hues."""
+        colors = [self.pred_color]
+        for n in range(1, num):
+            hue = int((n * 0.618033988749895 + 0.1) % 1.0 * 180)
+            hsv = np.uint8([[[hue, 220, 240]]])
+            colors.append(tuple(int(c) for c in cv2.cvtColor(
+                hsv, cv2.COLOR_HSV2RGB)[0, 0]))
+        return colors[:num]
+
     # ------------------------------------------------------------------
     # mmengine's Visualizer interface
     # ------------------------------------------------------------------
@@ -294,7 +328,7 @@ class FewShotLocalVisualizer(Visualizer):
         if support_masks is None:
             masks = sample.get('support_masks')
             support_masks = [] if masks is None else [
-                _to_mask(m, 'support_masks') for m in masks
+                to_mask(m, 'support_masks') for m in masks
             ]
         if supports is None:
             imgs = sample.get('support_imgs')
@@ -311,11 +345,11 @@ class FewShotLocalVisualizer(Visualizer):
             ]
         pred = None
         if draw_pred and 'pred_sem_seg' in sample:
-            pred = _to_mask(sample.pred_sem_seg, 'pred_sem_seg')
+            pred = to_mask(sample.pred_sem_seg, 'pred_sem_seg')
         if draw_gt and gt is None:
             for key in ('gt_sem_seg', 'ori_gt_sem_seg'):
                 if key in sample:
-                    candidate = _to_mask(sample.get(key), key)
+                    candidate = to_mask(sample.get(key), key)
                     if candidate.shape == tuple(size):
                         gt = candidate
                         break
@@ -339,29 +373,3 @@ class FewShotLocalVisualizer(Visualizer):
         else:
             self.add_image(name, picture, step)
         return picture
-
-
-def build_drawing_visualizer(vis_cfg: Optional[dict],
-                             name: str) -> FewShotLocalVisualizer:
-    """A visualizer from a config's ``visualizer`` entry, for drawing only
-    (no backends, nothing saved by it).
-
-    Args:
-        vis_cfg (dict, optional): The entry; None: a default
-            :class:`FewShotLocalVisualizer`.
-        name (str): Instance name (made unique with a timestamp).
-
-    Raises:
-        ValueError: The configured visualizer cannot draw predictions.
-    """
-    vis_cfg = dict(vis_cfg or {})
-    vis_cfg.setdefault('type', 'FewShotLocalVisualizer')
-    for key in ('vis_backends', 'save_dir'):
-        vis_cfg.pop(key, None)
-    vis_cfg['name'] = f'{name}_{time.time()}'
-    visualizer = VISUALIZERS.build(vis_cfg)
-    if not callable(getattr(visualizer, 'draw_prediction', None)):
-        raise ValueError(
-            'Drawing predictions needs a visualizer with draw_prediction() '
-            f"(FewShotLocalVisualizer), got {vis_cfg['type']}.")
-    return visualizer

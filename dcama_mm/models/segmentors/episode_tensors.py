@@ -4,9 +4,9 @@ from typing import List, Tuple
 
 import torch
 from mmseg.utils import OptSampleList
-from torch import Tensor
+from torch import Tensor, nn
 
-from ...structures import BlockFeatures
+from ...structures import BlockFeatures, EncodedSupports
 
 
 def take_images(chunks: List[BlockFeatures], start: int,
@@ -90,3 +90,43 @@ def stack_supports(inputs: Tensor,
             'image size, got support_imgs shapes '
             f'{[tuple(i.shape) for i in imgs]}.')
     return torch.stack(imgs), torch.stack(masks)
+
+
+def check_encoded(supports: EncodedSupports, query_imgs: Tensor) -> None:
+    """Refuse anything but an :class:`EncodedSupports` of the queries'
+    size."""
+    if not isinstance(supports, EncodedSupports):
+        raise ValueError(
+            'supports must be an EncodedSupports (from encode_supports), '
+            f'got {type(supports).__name__}.')
+    if supports.size != tuple(query_imgs.shape[-2:]):
+        raise ValueError(
+            f'The encoded supports are {supports.size} but the queries are '
+            f'{tuple(query_imgs.shape[-2:])}: resize them to the same '
+            'size.')
+
+
+def check_backbone_and_head(backbone: nn.Module, head: nn.Module) -> None:
+    """Check that the head was built for the backbone's features."""
+    for attr in ('num_blocks', 'out_channels'):
+        if not hasattr(backbone, attr):
+            raise ValueError(
+                f'FewShotSegmentor needs a block-feature backbone '
+                f'exposing `{attr}` (e.g. BlockFeatureSwin, '
+                f'BlockFeatureResNet); got '
+                f'{type(backbone).__name__}.')
+    head_blocks = getattr(head, 'num_blocks', None)
+    if head_blocks is not None and tuple(head_blocks) != tuple(
+            backbone.num_blocks):
+        raise ValueError(
+            f'decode_head.num_blocks={tuple(head_blocks)} does not match '
+            f'the backbone\'s blocks per stage '
+            f'{tuple(backbone.num_blocks)}: set them equal in the '
+            'config.')
+    head_channels = head.in_channels
+    if tuple(head_channels) != tuple(backbone.out_channels):
+        raise ValueError(
+            f'decode_head.in_channels={tuple(head_channels)} does not '
+            f'match the backbone\'s out_channels '
+            f'{tuple(backbone.out_channels)}: set them equal in the '
+            'config.')

@@ -1,5 +1,5 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.structures import PixelData
@@ -15,7 +15,8 @@ from ...structures import BlockFeatures, EncodedSupports
 from ..utils.cpu_workers import map_on_cpu_workers
 from ..utils.fast_paths import (FastPathMixin, refuse_removed_switches,
                                 set_fast_paths)
-from .episode_tensors import (check_images, check_masks, stack_supports,
+from .episode_tensors import (check_backbone_and_head, check_encoded,
+                              check_images, check_masks, stack_supports,
                               take_images)
 
 #: Keys of ``test_cfg`` the segmentor reads.
@@ -121,7 +122,7 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         self.cpu_parallel_images = cpu_parallel_images
         if fast_paths is not None:
             set_fast_paths(self, fast_paths)
-        self._check_compatible()
+        check_backbone_and_head(self.backbone, self.decode_head)
 
     def fast_paths_for(self, device: torch.device, dtype: torch.dtype,
                        training: bool) -> Tuple[str, ...]:
@@ -130,31 +131,6 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         workers = self.cpu_parallel_images or 1
         return ('CPU backbone image by image' +
                 (f', {workers} at once' if workers > 1 else ''), )
-
-    def _check_compatible(self) -> None:
-        """Check that the head was built for the backbone's features."""
-        for attr in ('num_blocks', 'out_channels'):
-            if not hasattr(self.backbone, attr):
-                raise ValueError(
-                    f'FewShotSegmentor needs a block-feature backbone '
-                    f'exposing `{attr}` (e.g. BlockFeatureSwin, '
-                    f'BlockFeatureResNet); got '
-                    f'{type(self.backbone).__name__}.')
-        head_blocks = getattr(self.decode_head, 'num_blocks', None)
-        if head_blocks is not None and tuple(head_blocks) != tuple(
-                self.backbone.num_blocks):
-            raise ValueError(
-                f'decode_head.num_blocks={tuple(head_blocks)} does not match '
-                f'the backbone\'s blocks per stage '
-                f'{tuple(self.backbone.num_blocks)}: set them equal in the '
-                'config.')
-        head_channels = self.decode_head.in_channels
-        if tuple(head_channels) != tuple(self.backbone.out_channels):
-            raise ValueError(
-                f'decode_head.in_channels={tuple(head_channels)} does not '
-                f'match the backbone\'s out_channels '
-                f'{tuple(self.backbone.out_channels)}: set them equal in the '
-                'config.')
 
     # ------------------------------------------------------------------
     # features
@@ -247,21 +223,9 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
                 raise ValueError(
                     'Pass either support_imgs/support_masks or supports '
                     '(from encode_supports), not both.')
-            if not isinstance(supports, EncodedSupports):
-                raise ValueError(
-                    'supports must be an EncodedSupports (from '
-                    f'encode_supports), got {type(supports).__name__}.')
-            masks = supports.masks
-            if supports.size != tuple(query_imgs.shape[-2:]):
-                raise ValueError(
-                    f'The encoded supports are {supports.size} but the '
-                    f'queries are {tuple(query_imgs.shape[-2:])}: resize '
-                    'them to the same size.')
-            query_feats = self.extract_feat(query_imgs)
-            support_feats = tuple(
-                [f.expand(batch, *f.shape[1:]) for f in stage]
-                for stage in supports.feats)
-            masks = masks.expand(batch, *masks.shape[1:])
+            check_encoded(supports, query_imgs)
+            return self._head_on_encoded(
+                self.extract_feat(query_imgs), supports, batch)
         else:
             if support_imgs is None or support_masks is None:
                 raise ValueError(
@@ -280,6 +244,43 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
                     'resize them to the same size.')
             query_feats, support_feats = self._encode_episodes(
                 query_imgs, support_imgs)
+        return self.decode_head((query_feats, support_feats, masks))
+
+    def predict_logits_n_way(
+            self, query_imgs: Tensor,
+            support_sets: Sequence[EncodedSupports]) -> Tensor:
+        """2-class logits of queries against each of N support sets.
+
+        The backbone runs once over the queries; the head once per set.
+        Class ``n`` of the result equals ``predict_logits(query_imgs,
+        supports=support_sets[n])``.
+
+        Args:
+            query_imgs (Tensor): Normalised queries ``[B, 3, H, W]``.
+            support_sets (Sequence[EncodedSupports]): N >= 1 support sets
+                (e.g. one per class), from :meth:`encode_supports`.
+
+        Returns:
+            Tensor: Logits ``[B, N, 2, H, W]``.
+        """
+        check_images('query_imgs', query_imgs, 4)
+        if not support_sets:
+            raise ValueError('predict_logits_n_way needs >= 1 support set.')
+        for supports in support_sets:
+            check_encoded(supports, query_imgs)
+        query_feats = self.extract_feat(query_imgs)
+        batch = query_imgs.shape[0]
+        return torch.stack([
+            self._head_on_encoded(query_feats, supports, batch)
+            for supports in support_sets
+        ], dim=1)
+
+    def _head_on_encoded(self, query_feats: BlockFeatures,
+                         supports: EncodedSupports, batch: int) -> Tensor:
+        """The head on query features and one encoded support set."""
+        support_feats = tuple([f.expand(batch, *f.shape[1:]) for f in stage]
+                              for stage in supports.feats)
+        masks = supports.masks.expand(batch, *supports.masks.shape[1:])
         return self.decode_head((query_feats, support_feats, masks))
 
     def _encode_episodes(
@@ -361,6 +362,31 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         return self.postprocess_result(logits, data_samples,
                                        resize_to_original)
 
+    def resize_logits(self,
+                      logits: Tensor,
+                      sample: SegDataSample,
+                      resize_to_original: Optional[bool] = None) -> Tensor:
+        """``[C, h, w]`` logits of one sample at its ``ori_shape`` (bilinear,
+        ``align_corners=True``) when ``resize_to_original`` (None:
+        ``test_cfg``'s setting), else as they are."""
+        if resize_to_original is None:
+            resize_to_original = bool(
+                self.test_cfg.get('resize_to_original', False))
+        if not resize_to_original:
+            return logits
+        if 'ori_shape' not in sample:
+            raise ValueError('test_cfg.resize_to_original=True needs '
+                             "ori_shape in the data samples' metainfo.")
+        size = tuple(sample.ori_shape[:2])
+        if size == tuple(logits.shape[-2:]):
+            return logits
+        return resize(
+            logits[None],
+            size=size,
+            mode='bilinear',
+            align_corners=True,
+            warning=False)[0]
+
     def postprocess_result(
             self,
             seg_logits: Tensor,
@@ -372,26 +398,10 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         ``test_cfg``'s setting): the logits are resized (bilinear,
         ``align_corners=True``) before the argmax.
         """
-        to_original = resize_to_original
-        if to_original is None:
-            to_original = bool(self.test_cfg.get('resize_to_original',
-                                                 False))
         if data_samples is None:
             data_samples = [SegDataSample() for _ in range(len(seg_logits))]
         for logits, sample in zip(seg_logits, data_samples):
-            if to_original:
-                if 'ori_shape' not in sample:
-                    raise ValueError(
-                        'test_cfg.resize_to_original=True needs ori_shape in '
-                        'the data samples\' metainfo.')
-                size = tuple(sample.ori_shape[:2])
-                if size != tuple(logits.shape[-2:]):
-                    logits = resize(
-                        logits[None],
-                        size=size,
-                        mode='bilinear',
-                        align_corners=True,
-                        warning=False)[0]
+            logits = self.resize_logits(logits, sample, resize_to_original)
             sample.set_data({
                 'seg_logits':
                 PixelData(data=logits),

@@ -1,0 +1,163 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Several classes at once (N-way) for :class:`FewShotInferencer`.
+
+Each class is shown by its own support set (images and binary masks). Every
+query's backbone features are computed once and shared by the classes
+(``FewShotSegmentor.predict_logits_n_way``); each support set is encoded
+once. Per class the head gives 2-class logits, resized to the query's
+original size; their softmax gives the class's foreground probability.
+
+The label rule (:func:`label_map`): a pixel takes the class with the highest
+foreground probability when that probability exceeds ``fg_threshold``
+(default 0.5), else it is background (0); classes are numbered 1..N in the
+order given. With one class and the default threshold this is the 1-way
+argmax.
+"""
+import os
+import os.path as osp
+from typing import Dict, List, Mapping, Sequence, Tuple
+
+import mmcv
+import numpy as np
+import torch
+from mmengine.structures import PixelData
+from mmseg.structures import SegDataSample
+from PIL import Image
+from torch import Tensor
+
+from .inference_inputs import ImageType
+from .support_set import SupportSet, load_support_set
+
+SupportSpec = Tuple[Sequence[ImageType], Sequence[ImageType]]
+
+
+def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
+    """The label rule: ``[N, H, W]`` foreground probabilities -> labels.
+
+    Args:
+        fg_probs (Tensor): Per class, the foreground probability.
+        fg_threshold (float): A pixel is labelled only where its best
+            class's probability exceeds it. Defaults to 0.5.
+
+    Returns:
+        Tensor: ``[H, W]`` long, 0 background, ``n + 1`` for class ``n``.
+    """
+    best, index = fg_probs.max(dim=0)
+    return torch.where(best > fg_threshold, index + 1,
+                       torch.zeros_like(index))
+
+
+def write_label_png(path: str, labels: np.ndarray,
+                    palette: Sequence[Tuple[int, int, int]]) -> None:
+    """A label map as an indexed PNG (index = label; 0 black, class ``n``
+    in ``palette[n - 1]``, RGB)."""
+    picture = Image.fromarray(labels.astype(np.uint8), mode='P')
+    flat = [0, 0, 0] + [c for color in palette for c in color]
+    picture.putpalette(flat + [0] * (768 - len(flat)))
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    picture.save(path)
+
+
+class NWayInferenceMixin:
+    """N-way support sets and predictions for :class:`FewShotInferencer`
+    (which provides ``_load``, ``_rest``, ``collate_fn``, ``model`` and
+    ``visualizer``)."""
+
+    _classes: List[str]
+    _support_sets: List[SupportSet]
+
+    def set_support_sets(self, support_sets: Mapping[str,
+                                                     SupportSpec]) -> None:
+        """Load, check and encode one support set per class.
+
+        Args:
+            support_sets (Mapping[str, tuple]): Class name -> (support
+                images, their binary masks), each as for
+                :meth:`set_supports`; classes are numbered 1..N in this
+                order.
+
+        Raises:
+            ValueError: No class, a class without a name, or bad supports
+                (the message names the class).
+        """
+        if not support_sets:
+            raise ValueError('support_sets is empty: give at least one '
+                             'class name -> (support images, masks).')
+        classes, sets = [], []
+        for name, spec in support_sets.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError('Every class of support_sets needs a '
+                                 f'non-empty name, got {name!r}.')
+            if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+                raise ValueError(
+                    f'support_sets[{name!r}] must be (support images, '
+                    f'support masks), got {type(spec).__name__}.')
+            try:
+                sets.append(
+                    load_support_set(spec[0], spec[1], self._load,
+                                     self._rest, self.collate_fn,
+                                     self.model))
+            except (ValueError, FileNotFoundError) as err:
+                raise type(err)(f'Class {name!r}: {err}') from err
+            classes.append(name)
+        self._classes, self._support_sets = classes, sets
+        self._supports = None  # the 1-way set is replaced
+
+    @property
+    def classes(self) -> List[str]:
+        """list[str]: The classes of the N-way support sets (empty in
+        1-way use)."""
+        return list(getattr(self, '_classes', []))
+
+    @torch.no_grad()
+    def _forward_n_way(self, batch: dict, resize_to_original: bool,
+                       fg_threshold: float) -> List[SegDataSample]:
+        """Label maps and per-class probabilities of a batch of queries."""
+        data = self.model.data_preprocessor(
+            dict(inputs=batch['inputs'], data_samples=batch['data_samples']),
+            False)
+        logits = self.model.predict_logits_n_way(
+            data['inputs'], [s.encoded for s in self._support_sets])
+        results = []
+        for sample, per_class in zip(data['data_samples'], logits):
+            num, _, height, width = per_class.shape
+            # the segmentor's own resize, all classes at once
+            flat = self.model.resize_logits(
+                per_class.reshape(num * 2, height, width), sample,
+                resize_to_original)
+            probs = flat.view(num, 2, *flat.shape[-2:]).softmax(dim=1)[:, 1]
+            sample.set_data(
+                dict(
+                    fg_probs=PixelData(data=probs),
+                    pred_sem_seg=PixelData(
+                        data=label_map(probs, fg_threshold)[None])))
+            sample.set_metainfo(dict(classes=list(self._classes)))
+            results.append(sample)
+        return results
+
+    def _visualize_n_way(self, img: np.ndarray,
+                         sample: SegDataSample) -> np.ndarray:
+        """The query (BGR) with each class drawn in its colour, a legend,
+        and each class's first support; as BGR."""
+        labels = sample.pred_sem_seg.data[0].cpu().numpy()
+        supports = [(mmcv.bgr2rgb(s.imgs[0]), s.masks[0])
+                    for s in self._support_sets]
+        picture = self.visualizer.draw_label_map(
+            mmcv.bgr2rgb(img), labels, self._classes, supports)
+        return mmcv.rgb2bgr(picture)
+
+    def _postprocess_n_way(self, sample: SegDataSample,
+                           return_datasamples: bool):
+        """``dict(label_map, fg_probs, classes)`` (or the data sample)."""
+        if return_datasamples:
+            return sample.cpu()
+        probs = sample.fg_probs.data.cpu().numpy()
+        fg_probs: Dict[str, np.ndarray] = {
+            name: probs[n]
+            for n, name in enumerate(self._classes)
+        }
+        return dict(
+            label_map=sample.pred_sem_seg.data[0].to(
+                torch.uint8).cpu().numpy(),
+            fg_probs=fg_probs,
+            classes=list(self._classes))

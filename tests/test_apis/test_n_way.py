@@ -1,0 +1,146 @@
+"""N-way inference: several classes at once (FewShotInferencer, infer.py)."""
+import os
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dcama_mm.apis import FewShotInferencer
+from dcama_mm.apis.n_way import label_map
+from tests.test_apis.test_few_shot_inferencer import (NET_SIZE, episode_dir,
+                                                      tiny_model)
+from tests.test_tools.test_infer import infer_tool, load_tool, setup
+
+__all__ = ['episode_dir', 'tiny_model', 'infer_tool', 'load_tool', 'setup']
+
+
+def _inverted_masks(tmp_path, masks):
+    """Masks of a second 'class': the complement of the first class's."""
+    out = []
+    for k, path in enumerate(masks):
+        mask = np.asarray(Image.open(path))
+        inverted = str(tmp_path / f'inverted{k}.png')
+        Image.fromarray(np.where(mask >= 128, 0, 255).astype(
+            np.uint8)).save(inverted)
+        out.append(inverted)
+    return out
+
+
+def test_label_rule():
+    probs = torch.tensor([[[0.9, 0.4, 0.6, 0.5]], [[0.2, 0.45, 0.7, 0.5]]])
+    np.testing.assert_array_equal(
+        label_map(probs).numpy(), [[1, 0, 2, 0]])  # 0.5 does not exceed
+    np.testing.assert_array_equal(
+        label_map(probs, fg_threshold=0.3).numpy(), [[1, 2, 2, 1]])
+
+
+def test_label_maps_follow_the_rule_on_one_way_probabilities(
+        tiny_model, episode_dir, tmp_path):
+    """The N-way label map equals, pixel for pixel, the rule applied to the
+    1-way probabilities of each class computed separately."""
+    _, support_imgs, support_masks, queries = episode_dir
+    sets = {
+        'blob': (support_imgs[:2], support_masks[:2]),
+        'rest': (support_imgs[2:4], _inverted_masks(tmp_path,
+                                                    support_masks[2:4])),
+    }
+    inferencer = FewShotInferencer(tiny_model, img_size=NET_SIZE)
+    one_way = {
+        name: inferencer(queries, support_imgs=imgs, support_masks=masks,
+                         return_probs=True, batch_size=2)['predictions']
+        for name, (imgs, masks) in sets.items()
+    }
+    for threshold in (0.5, 0.3):
+        n_way = inferencer(
+            queries, support_sets=sets, fg_threshold=threshold,
+            batch_size=2)['predictions']
+        assert inferencer.classes == ['blob', 'rest']
+        labels_seen = set()
+        for i, pred in enumerate(n_way):
+            assert pred['classes'] == ['blob', 'rest']
+            probs = np.stack(
+                [one_way[name][i]['fg_prob'] for name in sets])
+            for n, name in enumerate(sets):
+                np.testing.assert_allclose(
+                    pred['fg_probs'][name], probs[n], atol=1e-6)
+            best = probs.max(axis=0)
+            expected = np.where(best > threshold, probs.argmax(axis=0) + 1,
+                                0)
+            near_tie = np.abs(best - threshold) < 1e-5
+            assert pred['label_map'].shape == probs.shape[1:]
+            np.testing.assert_array_equal(pred['label_map'][~near_tie],
+                                          expected[~near_tie])
+            labels_seen |= set(np.unique(pred['label_map']).tolist())
+        assert {1, 2} <= labels_seen  # both classes appear: not trivial
+
+
+def test_backbone_runs_once_per_query_for_all_classes(tiny_model,
+                                                      episode_dir):
+    _, support_imgs, support_masks, queries = episode_dir
+    inferencer = FewShotInferencer(tiny_model, img_size=NET_SIZE)
+    inferencer.set_support_sets({
+        f'class{n}': (support_imgs[n:n + 1], support_masks[n:n + 1])
+        for n in range(3)
+    })
+    images = []
+    handle = tiny_model.backbone.register_forward_pre_hook(
+        lambda module, args: images.append(args[0].shape[0]))
+    try:
+        result = inferencer(queries, batch_size=3)
+    finally:
+        handle.remove()
+    assert sum(images) == len(queries)  # 3 queries, 3 classes: 3 images
+    assert len(result['predictions']) == len(queries)
+
+
+def test_bad_support_sets(tiny_model, episode_dir):
+    _, support_imgs, support_masks, queries = episode_dir
+    inferencer = FewShotInferencer(tiny_model, img_size=NET_SIZE)
+    with pytest.raises(ValueError, match='empty'):
+        inferencer(queries[0], support_sets={})
+    with pytest.raises(ValueError, match="Class 'b'.*no mask"):
+        inferencer(queries[0], support_sets={
+            'a': (support_imgs[:1], support_masks[:1]),
+            'b': (support_imgs[:2], support_masks[:1])})
+    with pytest.raises(ValueError, match='not both'):
+        inferencer(queries[0], support_imgs=support_imgs[:1],
+                   support_masks=support_masks[:1],
+                   support_sets={'a': (support_imgs[:1],
+                                       support_masks[:1])})
+
+
+def test_cli_several_classes(infer_tool, setup, tmp_path):
+    """--support CLASS:IMAGE:MASK: label PNGs with a palette, overlays with
+    a legend, the inferencer's label maps."""
+    inverted = _inverted_masks(tmp_path, setup['masks'])
+    out = str(tmp_path / 'out')
+    args = [setup['cfg'], setup['ckpt'],
+            '--support', f"blob:{setup['supports'][0]}:{setup['masks'][0]}",
+            '--support', f"blob:{setup['supports'][1]}:{setup['masks'][1]}",
+            '--support', f"rest:{setup['supports'][0]}:{inverted[0]}",
+            '--query', setup['query_dir'], '--out', out,
+            '--img-size', str(NET_SIZE), '--device', 'cpu']
+    assert infer_tool.main(args) == 0
+    expected = FewShotInferencer(setup['model'], img_size=NET_SIZE)(
+        setup['queries'],
+        support_sets={
+            'blob': (setup['supports'][:2], setup['masks'][:2]),
+            'rest': (setup['supports'][:1], inverted[:1]),
+        })['predictions']
+    for query, pred in zip(setup['queries'], expected):
+        stem = osp.splitext(osp.basename(query))[0]
+        saved = Image.open(osp.join(out, 'pred', stem + '.png'))
+        assert saved.mode == 'P'
+        np.testing.assert_array_equal(np.asarray(saved), pred['label_map'])
+        palette = saved.getpalette()[:9]
+        assert palette[:3] == [0, 0, 0] and palette[3:6] != palette[6:9]
+        vis = np.asarray(Image.open(osp.join(out, 'vis', stem + '.jpg')))
+        # the legend band above the query
+        assert vis.shape[0] > pred['label_map'].shape[0]
+    assert sorted(os.listdir(osp.join(out, 'pred'))) == [
+        'query0.png', 'query1.png', 'query2.png']
+    with pytest.raises(ValueError, match='not both'):
+        infer_tool.parse_supports(['a.jpg:a.png', 'cat:b.jpg:b.png'])
+
