@@ -143,4 +143,3 @@ def test_cli_several_classes(infer_tool, setup, tmp_path):
         'query0.png', 'query1.png', 'query2.png']
     with pytest.raises(ValueError, match='not both'):
         infer_tool.parse_supports(['a.jpg:a.png', 'cat:b.jpg:b.png'])
-

@@ -1,0 +1,130 @@
+"""FewShotFolderDataset: your own classes as a folder of class folders."""
+import logging
+import os
+import os.path as osp
+import shutil
+
+import numpy as np
+import pytest
+from mmengine.logging import MMLogger
+from PIL import Image
+
+from dcama_mm.datasets import FewShotFolderDataset
+from dcama_mm.datasets.synthetic import make_synthetic_class_folders
+from .episode_helpers import PIPELINE
+
+
+@pytest.fixture(scope='module')
+def folders(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('mine'))
+    make_synthetic_class_folders(root, num_classes=5, images_per_class=4,
+                                 size_range=(40, 56), seed=2)
+    return root
+
+
+def _copy(folders, tmp_path):
+    root = str(tmp_path / 'copy')
+    shutil.copytree(folders, root)
+    return root
+
+
+def test_split_by_ratios_is_fixed_and_disjoint(folders):
+    names = tuple(f'thing_{i:02d}' for i in range(5))
+    splits = {}
+    for split in ('train', 'val', 'test'):
+        dataset = FewShotFolderDataset(
+            data_root=folders, split=split, split_ratios=(0.6, 0.2, 0.2),
+            split_seed=3)
+        assert dataset.metainfo['classes'] == names
+        splits[split] = dataset.metainfo['episode_class_ids']
+    assert sorted(sum(splits.values(), [])) == list(range(5))
+    assert [len(splits[s]) for s in ('train', 'val', 'test')] == [3, 1, 1]
+    again = FewShotFolderDataset(data_root=folders, split='train',
+                                 split_seed=3)
+    assert again.metainfo['episode_class_ids'] == splits['train']
+
+
+def test_split_by_list_files_and_test_episodes(folders, tmp_path):
+    root = _copy(folders, tmp_path)
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_04\nthing_01\n')
+    dataset = FewShotFolderDataset(
+        data_root=root, split='test', shots=2,
+        split_files=dict(test='test.txt'), pipeline=PIPELINE)
+    assert dataset.metainfo['episode_class_ids'] == [1, 4]
+    assert len(dataset) == 8  # one episode per image of the test classes
+    queries = []
+    for index in range(len(dataset)):
+        info = dataset.get_episode_info(index)
+        folder = osp.dirname(info['img_path'])
+        assert info['seg_map_path'] == info['img_path'][:-4] + '_mask.png'
+        assert len(set(info['support_img_paths'])) == 2
+        assert all(osp.dirname(s) == folder
+                   for s in info['support_img_paths'])
+        assert info['img_path'] not in info['support_img_paths']
+        queries.append(info['img_path'])
+    assert len(set(queries)) == 8
+    sample = dataset[0]['data_samples']
+    raw = np.asarray(Image.open(dataset.get_episode_info(0)['seg_map_path']))
+    np.testing.assert_array_equal(sample.ori_gt_sem_seg.data[0].numpy(),
+                                  (raw >= 128).astype(np.int64))
+    assert tuple(sample.support_imgs.shape) == (2, 3, 40, 40)
+
+
+def test_training_episodes_are_class_uniform(folders):
+    dataset = FewShotFolderDataset(data_root=folders, split='train',
+                                   num_episodes=30, seed=1)
+    classes = {dataset.get_episode_info(i)['class_id'] for i in range(30)}
+    assert classes == set(dataset.metainfo['episode_class_ids'])
+    assert not dataset.one_episode_per_image
+
+
+def test_bad_folders_name_the_file(folders, tmp_path):
+    root = _copy(folders, tmp_path)
+    kwargs = dict(data_root=root, split='test', split_ratios=(0, 0, 1))
+    os.remove(osp.join(root, 'thing_02', '3_mask.png'))
+    with pytest.raises(FileNotFoundError,
+                       match=r'thing_02/3\.jpg.*has no mask.*3_mask\.png'):
+        FewShotFolderDataset(**kwargs)
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(
+        osp.join(root, 'thing_02', '3_mask.png'))
+    with pytest.raises(ValueError, match=r'3_mask\.png.*10x12.*3\.jpg'):
+        FewShotFolderDataset(**kwargs)
+    shutil.rmtree(osp.join(root, 'thing_02'))
+    os.makedirs(osp.join(root, 'thing_02'))
+    with pytest.raises(ValueError, match=r'thing_02.*holds no image'):
+        FewShotFolderDataset(**kwargs)
+    shutil.rmtree(osp.join(root, 'thing_02'))
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_02\n')
+    with pytest.raises(FileNotFoundError, match=r"thing_02.*test\.txt"):
+        FewShotFolderDataset(data_root=root, split='test',
+                             split_files=dict(test='test.txt'))
+    with pytest.raises(ValueError, match='split_ratios'):
+        FewShotFolderDataset(data_root=root, split_ratios=(0.5, 0.5, 0.5))
+    with pytest.raises(FileNotFoundError, match='not a folder'):
+        FewShotFolderDataset(data_root=str(tmp_path / 'nowhere'))
+
+
+def test_small_class_is_skipped_with_a_warning_naming_it(folders, tmp_path):
+    root = _copy(folders, tmp_path)
+    for n in (2, 3, 4):
+        os.remove(osp.join(root, 'thing_00', f'{n}.jpg'))
+        os.remove(osp.join(root, 'thing_00', f'{n}_mask.png'))
+    records = []
+
+    class Handler(logging.Handler):
+
+        def emit(self, record):
+            records.append(record.getMessage())
+
+    handler = Handler()
+    MMLogger.get_current_instance().addHandler(handler)
+    try:
+        dataset = FewShotFolderDataset(
+            data_root=root, split='test', split_ratios=(0, 0, 1), shots=1)
+    finally:
+        MMLogger.get_current_instance().removeHandler(handler)
+    assert 0 not in dataset.metainfo['episode_class_ids']
+    assert any('thing_00' in r and 'fewer than shots + 1' in r
+               for r in records)
