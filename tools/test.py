@@ -11,14 +11,22 @@ Examples:
         --cfg-options model.test_cfg.resize_to_original=True
     # one picture per episode, metrics to a JSON file
     python tools/test.py CONFIG CKPT --show-dir vis --out results.json
+    # the reference code's own test episodes (docs/protocol.md)
+    python tools/test.py CONFIG CKPT \
+        --cfg-options test_dataloader.dataset.replay_reference=True
+    # one test per seed (one model load): per-seed figures, mean, std, 95%
+    python tools/test.py CONFIG CKPT --seeds 0 1 2 3 4 --out seeds.json
     bash tools/dist_test.sh CONFIG CKPT 4
     mim test dcama_mm CONFIG --checkpoint CKPT
 """
 import argparse
+import copy
 import json
+import math
 import os
 import os.path as osp
 import sys
+from typing import Optional
 
 from mmengine.config import Config
 from mmengine.dist import is_main_process
@@ -29,6 +37,8 @@ if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
 from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
+from dcama_mm.evaluation import (format_seed_table,  # noqa: E402
+                                 summarize_seed_metrics)
 
 
 def parse_args() -> argparse.Namespace:
@@ -53,6 +63,13 @@ def parse_args() -> argparse.Namespace:
         'relative path is taken under work_dir/timestamp/)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        nargs='+',
+        help='test once per seed (the test dataset\'s `seed`), loading the '
+        'model once; prints each seed\'s figures, their mean, standard '
+        'deviation and 95%% interval (log and --out)')
     return launch.parse_tool_args(parser)
 
 
@@ -80,6 +97,18 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.resume = False
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
+    if args.seeds is not None:
+        if any(seed < 0 for seed in args.seeds) or len(set(
+                args.seeds)) != len(args.seeds):
+            raise ValueError(
+                f'--seeds: expected distinct non-negative integers, got '
+                f'{args.seeds}.')
+        if args.show or args.show_dir:
+            raise ValueError(
+                '--seeds cannot be combined with --show / --show-dir (the '
+                'pictures of one seed would overwrite those of another); '
+                'draw one seed\'s episodes with --cfg-options '
+                'test_dataloader.dataset.seed=N.')
     if args.out is not None and not args.out.endswith('.json'):
         raise ValueError(
             f'--out: "{args.out}" must be a .json file name (the metrics are '
@@ -87,19 +116,84 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def write_results(path: str, metrics: dict, cfg: Config,
-                  args: argparse.Namespace) -> None:
-    """Write the metrics and what they were computed on to a JSON file."""
+def test_seeds(runner, cfg: Config, seeds: list) -> list:
+    """Run the test once per seed with one model load.
+
+    mmengine's Runner has no public way to swap its test dataloader, so the
+    test loop is rebuilt from the config for each seed (``_test_dataloader``
+    / ``_test_loop``, as ``Runner.test`` builds it), between one
+    ``before_run`` / ``after_run`` pair.
+
+    Args:
+        runner (Runner): The built Runner.
+        cfg (Config): Its config.
+        seeds (list[int]): The seeds.
+
+    Returns:
+        list[dict]: The metrics of each seed's run.
+    """
+    per_seed = []
+    runner.call_hook('before_run')
+    runner.load_or_resume()
+    for seed in seeds:
+        dataloader = copy.deepcopy(cfg.test_dataloader)
+        dataloader.dataset.seed = seed
+        runner._test_dataloader = dataloader
+        runner._test_loop = runner.build_test_loop(copy.deepcopy(
+            cfg.test_cfg))
+        print_log(f'--seeds: test episodes of seed {seed}', logger='current')
+        per_seed.append(dict(runner.test_loop.run()))
+    runner.call_hook('after_run')
+    return per_seed
+
+
+def report_seeds(seeds: list, per_seed: list) -> dict:
+    """Log the per-seed figures and their statistics; return the summary."""
+    summary = summarize_seed_metrics(per_seed)
+    print_log(
+        f'Test figures of {len(seeds)} seeds ({summary.get("num_episodes")} '
+        'episodes each; +- per seed: bootstrap standard error; 95%: '
+        'interval of the mean):\n' +
+        format_seed_table(seeds, per_seed, summary),
+        logger='current')
+    return summary
+
+
+def _number(value):
+    """A metric as a JSON value: a float, None for NaN (one seed's std)."""
+    if isinstance(value, (int, float)):
+        return None if math.isnan(value) else float(value)
+    return value
+
+
+def write_results(path: str,
+                  metrics: dict,
+                  cfg: Config,
+                  args: argparse.Namespace,
+                  per_seed: Optional[list] = None) -> None:
+    """Write the metrics and what they were computed on to a JSON file.
+
+    With ``--seeds``, ``metrics`` is the summary over the seeds (means,
+    ``_std``, ``_se``, ``_ci95``) and ``per_seed`` lists each run.
+    """
     dataset_cfg = cfg.test_dataloader.get('dataset', {}).to_dict()
     dataset_cfg.pop('pipeline', None)
+    if args.seeds:
+        dataset_cfg['seed'] = list(args.seeds)
     record = dict(
         config=osp.abspath(args.config),
         checkpoint=osp.abspath(args.checkpoint),
-        metrics={k: (float(v) if isinstance(v, (int, float)) else v)
+        metrics={k: _number(v)
                  for k, v in metrics.items()},
         test_dataset=dataset_cfg,
         test_cfg=cfg.model.get('test_cfg', {}) and dict(cfg.model.test_cfg),
     )
+    if per_seed is not None:
+        record['per_seed'] = [
+            dict(seed=seed, metrics={k: _number(v)
+                                     for k, v in m.items()})
+            for seed, m in zip(args.seeds, per_seed)
+        ]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         json.dump(record, f, indent=2, default=str)
@@ -111,9 +205,14 @@ def main() -> None:
     cfg = build_cfg(args)
     runner = launch.build_runner(cfg, args.launcher,
                                  launch.check_test_config)
-    metrics = runner.test()
+    per_seed = None
+    if args.seeds:
+        per_seed = test_seeds(runner, cfg, args.seeds)
+        metrics = report_seeds(args.seeds, per_seed)
+    else:
+        metrics = runner.test()
     if args.out is not None and is_main_process():
-        write_results(args.out, metrics, cfg, args)
+        write_results(args.out, metrics, cfg, args, per_seed)
 
 
 if __name__ == '__main__':

@@ -61,10 +61,27 @@ class BaseFewShotDataset(BaseDataset):
     - ``METAINFO = dict(classes=(...))`` with all class names in benchmark
       order.
 
+    - :meth:`replay_reference_episodes` (optional): the reference code's
+      own test episodes, for ``replay_reference=True``.
+    - :meth:`default_num_episodes` (optional): ``len(dataset)`` when
+      ``num_episodes`` is None.
+
     A class with fewer than ``shots + 1`` images cannot form an episode: it
     is skipped with a logged warning and left out of
     ``metainfo['episode_class_ids']``; if no class is left, a ``ValueError``
-    is raised.
+    is raised. With ``replay_reference=True`` such a class is an error (the
+    reference's lists give every class enough images, and skipping one
+    would change the episodes of all others).
+
+    **Replaying the reference.** With ``replay_reference=True`` (test
+    splits only) the episodes are the ones the reference DCAMA code's
+    ``test.py`` draws from numpy's global generator seeded with ``seed``
+    (:mod:`~dcama_mm.datasets.reference_episodes`): the whole sequence is
+    drawn once, from a local ``numpy.random.RandomState(seed)``, when the
+    records are loaded, so it is still a pure function of
+    ``(seed, index)``. Its supports may repeat each other, as in the
+    reference. ``len(dataset)`` then defaults to the reference's episode
+    count and larger indices are refused.
 
     The dict handed to the pipeline (see
     :class:`~dcama_mm.datasets.transforms.LoadEpisode`) has the query's
@@ -81,6 +98,8 @@ class BaseFewShotDataset(BaseDataset):
             many episodes as the reference's). Defaults to None.
         seed (int): Seed of the episodes. Use different seeds for validation
             and testing. Defaults to 0.
+        replay_reference (bool): Whether the episodes are the reference
+            code's test episodes (see above). Defaults to False.
         ann_file (str): Annotation/list file, relative to ``data_root``
             unless absolute. Defaults to ''.
         metainfo (dict, optional): Overrides of the class metainfo.
@@ -104,6 +123,7 @@ class BaseFewShotDataset(BaseDataset):
                  shots: int = 1,
                  num_episodes: Optional[int] = None,
                  seed: int = 0,
+                 replay_reference: bool = False,
                  ann_file: str = '',
                  metainfo: Optional[dict] = None,
                  data_root: str = '',
@@ -126,8 +146,21 @@ class BaseFewShotDataset(BaseDataset):
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
             raise ValueError(
                 f'`seed` must be a non-negative integer, but got {seed!r}.')
+        if not isinstance(replay_reference, bool):
+            raise ValueError(
+                f'`replay_reference` must be True or False, but got '
+                f'{replay_reference!r}.')
+        if replay_reference and not test_mode:
+            raise ValueError(
+                f'{type(self).__name__}: `replay_reference=True` replays the '
+                "reference's *test* episodes; use it on a test split "
+                '(test_mode=True), not for training.')
         self.shots = shots
         self.seed = seed
+        self.replay_reference = replay_reference
+        # (class ids [E], query records [E], support records [E, K])
+        self._replayed: Optional[Tuple[np.ndarray, np.ndarray,
+                                       np.ndarray]] = None
         self._num_episodes_cfg = num_episodes
         self._class_record_ids: Dict[int, np.ndarray] = {}
         # the records of the usable classes, in record order, and their class
@@ -240,6 +273,82 @@ class BaseFewShotDataset(BaseDataset):
         supports = rng.choice(candidates, size=self.shots, replace=False)
         return class_id, query, [int(s) for s in supports]
 
+    def sample_episode_shuffled_record(
+            self, rng: np.random.Generator,
+            index: int) -> Tuple[int, int, List[int]]:
+        """Draw an episode whose query follows a shuffled record order.
+
+        The reference's training order for PASCAL-5i and FSS-1000: the
+        episode indices are cut into blocks of ``N`` (the records of the
+        usable classes); block ``b`` takes every record once as query, in
+        the order of a permutation drawn with
+        ``numpy.random.default_rng([seed, b, N])``. With the default
+        ``len(dataset) == N`` a block is a training epoch (the
+        :class:`~dcama_mm.datasets.EpisodeSampler` yields
+        ``epoch * N + i``), so each epoch uses every record exactly once, in
+        a fresh order. The supports are drawn as in
+        :meth:`sample_episode_per_record`.
+
+        Args:
+            rng (np.random.Generator): The episode's own generator, seeded
+                with ``[seed, index]``.
+            index (int): The episode index.
+
+        Returns:
+            tuple: ``(class_id, query_record, support_records)``, as
+            :meth:`sample_episode`.
+        """
+        num = len(self._list_record_ids)
+        block, pos = divmod(index, num)
+        cached = getattr(self, '_block_order', None)
+        if cached is None or cached[0] != block:
+            order = np.random.default_rng([self.seed, block,
+                                           num]).permutation(num)
+            cached = self._block_order = (block, order)
+        return self.sample_episode_per_record(rng, int(cached[1][pos]))
+
+    def replay_reference_episodes(self) -> List[Tuple[int, int, List[int]]]:
+        """The reference code's test episodes (``replay_reference=True``).
+
+        Called once, when the records are loaded.
+
+        Returns:
+            list[tuple]: ``len(self)`` episodes ``(class_id, query_record,
+            support_records)``, as :meth:`sample_episode`.
+        """
+        raise NotImplementedError(
+            f'{type(self).__name__} cannot replay the reference episodes.')
+
+    def default_num_episodes(self) -> int:
+        """``len(dataset)`` when ``num_episodes`` is None.
+
+        Returns:
+            int: 1000 in test mode (the reference's test runs), else the
+            number of (class, image) records of the usable classes.
+        """
+        if self.test_mode:
+            return 1000
+        return len(self._list_record_ids)
+
+    def _class_positions_to_records(
+            self, episodes: Sequence[Tuple[int, int, List[int]]]
+    ) -> List[Tuple[int, int, List[int]]]:
+        """Episodes given as positions in their class's records -> as
+        record indices."""
+        out = []
+        for class_id, query, supports in episodes:
+            records = self._class_record_ids[class_id]
+            out.append((class_id, int(records[query]),
+                        [int(records[s]) for s in supports]))
+        return out
+
+    def _reference_class_names(self, class_id: int) -> List[str]:
+        """Image paths of a class's records, in record order."""
+        return [
+            self.data_list[i]['img_path']
+            for i in self._class_record_ids[class_id]
+        ]
+
     # ------------------------------------------------------------------
     # Episodes
     # ------------------------------------------------------------------
@@ -259,6 +368,18 @@ class BaseFewShotDataset(BaseDataset):
         usable = []
         for class_id in sorted(set(wanted)):
             num = len(by_class.get(class_id, ()))
+            if self.replay_reference:
+                num = len({kept[i]['img_path'] for i in by_class[class_id]})
+                if num < self.shots + 1:
+                    raise ValueError(
+                        f'{type(self).__name__}: replay_reference=True needs '
+                        f'every class of the split to have at least shots + '
+                        f'1 = {self.shots + 1} different images, as the '
+                        f"reference's lists do, but class {class_id} "
+                        f'({self._class_name(class_id)}) has {num} in '
+                        f'{self.records_source()}; use the reference\'s '
+                        'lists or '
+                        'replay_reference=False.')
             if num < self.shots + 1:
                 print_log(
                     f'{type(self).__name__}: class {class_id} '
@@ -289,16 +410,28 @@ class BaseFewShotDataset(BaseDataset):
         # Reported with every result (docs/protocol.md: seed and episodes).
         self._metainfo['seed'] = self.seed
         self._metainfo['shots'] = self.shots
+        self._metainfo['replay_reference'] = self.replay_reference
         self.data_list = kept
         if self._num_episodes_cfg is not None:
             self.num_episodes = self._num_episodes_cfg
         else:
-            self.num_episodes = 1000 if self.test_mode else sum(
-                len(by_class[c]) for c in usable)
+            self.num_episodes = self.default_num_episodes()
+        if self.replay_reference:
+            episodes = self.replay_reference_episodes()
+            self._replayed = (
+                np.asarray([e[0] for e in episodes], dtype=np.int64),
+                np.asarray([e[1] for e in episodes], dtype=np.int64),
+                np.asarray([e[2] for e in episodes],
+                           dtype=np.int64).reshape(len(episodes),
+                                                   self.shots))
         if self.serialize_data:
             # mmengine's _serialize_data already runs gc.collect().
             self.data_bytes, self.data_address = self._serialize_data()
         self._fully_initialized = True
+
+    def records_source(self) -> str:
+        """The file(s) the records come from, for error messages."""
+        return repr(self.ann_file)
 
     def _class_name(self, class_id: int) -> str:
         classes = self._metainfo.get('classes', ())
@@ -334,8 +467,19 @@ class BaseFewShotDataset(BaseDataset):
                              f'but got {index!r}.')
         self.full_init()
         index = int(index)
-        rng = np.random.default_rng([self.seed, index])
-        class_id, query_id, support_ids = self.sample_episode(rng, index)
+        if self._replayed is not None:
+            if index >= len(self._replayed[0]):
+                raise ValueError(
+                    f'{type(self).__name__}: episode {index} does not exist: '
+                    'with replay_reference=True the episodes are the '
+                    f"reference's {len(self._replayed[0])} (0.."
+                    f'{len(self._replayed[0]) - 1}).')
+            class_id = int(self._replayed[0][index])
+            query_id = int(self._replayed[1][index])
+            support_ids = [int(s) for s in self._replayed[2][index]]
+        else:
+            rng = np.random.default_rng([self.seed, index])
+            class_id, query_id, support_ids = self.sample_episode(rng, index)
         query = self.get_data_info(query_id)
         supports = [self.get_data_info(i) for i in support_ids]
         info = copy.copy(query)

@@ -8,6 +8,7 @@ from mmengine import fileio
 
 from mmseg.registry import DATASETS
 from .base_few_shot_dataset import BaseFewShotDataset
+from .reference_episodes import replay_class_uniform
 
 #: COCO's 80 categories as ``(category id, name)``, in sorted-id order: the
 #: class index of COCO-20i is the position in this tuple.
@@ -71,7 +72,17 @@ class COCO20iDataset(BaseFewShotDataset):
     ``val2014`` and trains on the other 60 classes of ``train2014``. An
     episode draws its class uniformly, the query uniformly among the class's
     images and ``shots`` distinct supports among the other images of the
-    class (see :class:`BaseFewShotDataset`).
+    class (see :class:`BaseFewShotDataset`). A training epoch has, by
+    default, as many episodes as the fold's training classes have distinct
+    images (62040 for fold 0 of COCO 2014), as in the reference.
+
+    With ``replay_reference=True`` the test episodes are the reference's
+    (:func:`~dcama_mm.datasets.reference_episodes.replay_class_uniform`):
+    the class uniform over the fold's 20 classes, the query and the supports
+    over the class's list, in list order, supports possibly repeating each
+    other. Use it with the index files converted from the reference's
+    split files (``ann_file='annotations_fss/val2014_class_index_fold
+    {fold}.json'``), whose lists keep the reference's order.
 
     It reads the output of ``tools/dataset_converters/coco20i.py``::
 
@@ -106,7 +117,8 @@ class COCO20iDataset(BaseFewShotDataset):
             meaning ``annotations_fss/train2014_class_index.json`` or
             ``annotations_fss/val2014_class_index.json``.
         num_episodes (int, optional): See :class:`BaseFewShotDataset`
-            (1000 for testing). Defaults to None.
+            (1000 for testing, the fold's distinct training images for
+            training). Defaults to None.
         seed (int): Seed of the episodes. Defaults to 0.
         data_root (str): The COCO root. Defaults to ''.
         pipeline (Sequence[dict | Callable]): Episode transforms.
@@ -158,6 +170,22 @@ class COCO20iDataset(BaseFewShotDataset):
         """The fold's 20 test or 60 training classes."""
         return coco20i_fold_classes(self.fold, self.split,
                                     len(self._metainfo['classes']))
+
+    def default_num_episodes(self) -> int:
+        """1000 test episodes; a training epoch of one episode per distinct
+        training image of the fold (the reference's epoch length)."""
+        if self.test_mode:
+            return 1000
+        return len({record['img_path'] for record in self.data_list})
+
+    def replay_reference_episodes(self) -> List[Tuple[int, int, List[int]]]:
+        """The reference's COCO-20i test episodes (see the class doc)."""
+        class_ids = list(self._episode_class_ids)
+        episodes = replay_class_uniform(
+            self.seed, class_ids,
+            [self._reference_class_names(c) for c in class_ids],
+            self.num_episodes, self.shots)
+        return self._class_positions_to_records(episodes)
 
     def _load_index(self) -> dict:
         path = self.ann_file

@@ -8,6 +8,7 @@ from mmengine import fileio
 
 from mmseg.registry import DATASETS
 from .base_few_shot_dataset import BaseFewShotDataset
+from .reference_episodes import FSS1000_IMAGE_NUMBERS, replay_fss1000
 
 #: The class-list files, in class-index order: training classes first, then
 #: validation, then test (the reference's indices 0-519, 520-759, 760-999).
@@ -82,7 +83,18 @@ class FSS1000Dataset(BaseFewShotDataset):
     of the class; the reference draws with replacement, so its 5-shot
     episodes may repeat a support. With ``one_episode_per_image=False``
     (the default for training) episodes are class-uniform (see
-    :class:`BaseFewShotDataset`).
+    :class:`BaseFewShotDataset`), unless ``shuffle_records=True`` (the
+    shipped training configs; the reference's training order): every block
+    of ``N`` consecutive episodes, i.e. every epoch by default, takes each
+    image once as query, in a fresh random order.
+
+    With ``replay_reference=True`` (test split) the episodes are the
+    reference's (:func:`~dcama_mm.datasets.reference_episodes.
+    replay_fss1000`): query ``i`` is image ``i`` (classes in order, images
+    in string order, ``1.jpg, 10.jpg, 2.jpg, ...``), and each support is
+    ``<n>.jpg`` of the query's folder for ``n`` drawn in ``1..10``, skipping
+    the query, repeats allowed; every class folder must hold ``1.jpg`` to
+    ``10.jpg``.
 
     Args:
         split (str): 'train', 'val' or 'test'. Defaults to 'test'.
@@ -91,6 +103,9 @@ class FSS1000Dataset(BaseFewShotDataset):
             ``data_root`` unless absolute. Defaults to 'splits'.
         one_episode_per_image (bool, optional): See above. Defaults to None,
             meaning ``True`` in test mode and ``False`` otherwise.
+        shuffle_records (bool): Whether the query follows a fresh random
+            order of all images in every block of ``N`` episodes (see above;
+            excludes ``one_episode_per_image``). Defaults to False.
         num_episodes (int, optional): Episodes per run or epoch. Defaults to
             None: the number of images with ``one_episode_per_image``, else
             as in :class:`BaseFewShotDataset`.
@@ -115,6 +130,7 @@ class FSS1000Dataset(BaseFewShotDataset):
                  shots: int = 1,
                  split_dir: str = 'splits',
                  one_episode_per_image: Optional[bool] = None,
+                 shuffle_records: bool = False,
                  num_episodes: Optional[int] = None,
                  seed: int = 0,
                  data_root: str = '',
@@ -133,7 +149,14 @@ class FSS1000Dataset(BaseFewShotDataset):
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
         test_mode = split != 'train' if test_mode is None else test_mode
-        self.one_episode_per_image = test_mode \
+        self.shuffle_records = bool(shuffle_records)
+        if self.shuffle_records and one_episode_per_image:
+            raise ValueError(
+                'FSS1000Dataset: `shuffle_records=True` and '
+                '`one_episode_per_image=True` both choose the query; set '
+                'one.')
+        self.one_episode_per_image = (
+            test_mode and not self.shuffle_records) \
             if one_episode_per_image is None else bool(one_episode_per_image)
         self._split_ranges = {}
         super().__init__(
@@ -215,13 +238,46 @@ class FSS1000Dataset(BaseFewShotDataset):
                         class_id=class_id))
         return data_list
 
-    def full_init(self) -> None:
-        """Load the records; one episode per image in test mode."""
-        if self._fully_initialized:
-            return
-        super().full_init()
-        if self.one_episode_per_image and self._num_episodes_cfg is None:
-            self.num_episodes = len(self._list_record_ids)
+    def default_num_episodes(self) -> int:
+        """One episode per image with ``one_episode_per_image`` or
+        ``replay_reference`` (2400 for the test split), else as
+        :meth:`BaseFewShotDataset.default_num_episodes`."""
+        if self.one_episode_per_image or self.replay_reference:
+            return len(self._list_record_ids)
+        return super().default_num_episodes()
+
+    def replay_reference_episodes(self) -> List[Tuple[int, int, List[int]]]:
+        """The reference's FSS-1000 test episodes (see the class doc)."""
+        by_path = {}
+        for c, records in self._class_record_ids.items():
+            paths = {self.data_list[r]['img_path']: int(r) for r in records}
+            folder = osp.dirname(self.data_list[records[0]]['img_path'])
+            for n in FSS1000_IMAGE_NUMBERS:
+                path = osp.join(folder, f'{n}{self.img_suffix}')
+                if path not in paths:
+                    raise ValueError(
+                        'FSS1000Dataset: replay_reference=True draws the '
+                        f'supports among 1{self.img_suffix} .. '
+                        f'{FSS1000_IMAGE_NUMBERS[-1]}{self.img_suffix} of '
+                        f'each class folder, as the reference does, but '
+                        f'{path!r} does not exist (or has no mask).')
+                by_path[(c, n)] = paths[path]
+        queries = self._list_record_ids
+        num = len(queries)
+        numbers = []
+        for r in queries:
+            stem = osp.basename(self.data_list[r]['img_path'])
+            stem = stem[:-len(self.img_suffix)]
+            numbers.append(int(stem) if stem.isdigit() else None)
+        # the stream runs past N when num_episodes > N: queries cycle
+        numbers = [numbers[i % num] for i in range(self.num_episodes)]
+        out = []
+        for pos, supports in replay_fss1000(self.seed, numbers, self.shots):
+            query = int(queries[pos % num])
+            class_id = int(self.data_list[query]['class_id'])
+            out.append((class_id, query,
+                        [by_path[(class_id, n)] for n in supports]))
+        return out
 
     def sample_episode(self, rng: np.random.Generator,
                        index: int) -> Tuple[int, int, List[int]]:
@@ -235,6 +291,8 @@ class FSS1000Dataset(BaseFewShotDataset):
         Returns:
             tuple: ``(class_id, query_record, support_records)``.
         """
+        if self.shuffle_records:
+            return self.sample_episode_shuffled_record(rng, index)
         if self.one_episode_per_image:
             return self.sample_episode_per_record(rng, index)
         return super().sample_episode(rng, index)

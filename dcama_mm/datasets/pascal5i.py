@@ -9,6 +9,7 @@ from mmengine import fileio
 
 from mmseg.registry import DATASETS
 from .base_few_shot_dataset import BaseFewShotDataset
+from .reference_episodes import replay_per_pair
 
 NUM_FOLDS = 4
 CLASSES_PER_FOLD = 5
@@ -121,8 +122,20 @@ class PascalVOC5iDataset(BaseFewShotDataset):
     supports are drawn (without replacement, seeded with ``[seed, i]``)
     among the other images of the class. With ``query_from_list=False``
     (the default for training) episodes are class-uniform, as for
-    COCO-20i (see :class:`BaseFewShotDataset`). Both are a pure function of
-    ``(seed, index)``.
+    COCO-20i (see :class:`BaseFewShotDataset`). With
+    ``shuffle_records=True`` (the shipped training configs; the reference's
+    training order) every block of ``N`` consecutive episodes, i.e. every
+    epoch by default, takes each (image, class) pair once as query, in a
+    fresh random order
+    (:meth:`~BaseFewShotDataset.sample_episode_shuffled_record`). All are a
+    pure function of ``(seed, index)``.
+
+    With ``replay_reference=True`` (test split) the episodes are the
+    reference's (:func:`~dcama_mm.datasets.reference_episodes.
+    replay_per_pair`): query ``i`` is pair ``i mod N`` of the list as the
+    file has it (repeated lines included), supports drawn by the
+    reference's loop over the class's listed images, possibly repeating
+    each other.
 
     Args:
         fold (int): The fold, 0-3. Defaults to 0.
@@ -136,6 +149,9 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         query_from_list (bool, optional): Whether episode ``i``'s query is
             the ``(i mod N)``-th pair of the list (see above). Defaults to
             None, meaning ``True`` in test mode and ``False`` otherwise.
+        shuffle_records (bool): Whether the query follows a fresh random
+            order of all pairs in every block of ``N`` episodes (see above;
+            excludes ``query_from_list``). Defaults to False.
         num_episodes (int, optional): See :class:`BaseFewShotDataset`
             (1000 for testing). Defaults to None.
         seed (int): Seed of the episodes. Defaults to 0.
@@ -165,6 +181,7 @@ class PascalVOC5iDataset(BaseFewShotDataset):
                  split: str = 'test',
                  split_dir: str = 'splits',
                  query_from_list: Optional[bool] = None,
+                 shuffle_records: bool = False,
                  num_episodes: Optional[int] = None,
                  seed: int = 0,
                  data_root: str = '',
@@ -188,8 +205,13 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         self.img_suffix = img_suffix
         self.seg_map_suffix = seg_map_suffix
         test_mode = split == 'test' if test_mode is None else test_mode
-        self.query_from_list = test_mode if query_from_list is None \
-            else bool(query_from_list)
+        self.shuffle_records = bool(shuffle_records)
+        if self.shuffle_records and query_from_list:
+            raise ValueError(
+                'PascalVOC5iDataset: `shuffle_records=True` and '
+                '`query_from_list=True` both choose the query; set one.')
+        self.query_from_list = (test_mode and not self.shuffle_records) \
+            if query_from_list is None else bool(query_from_list)
         if data_prefix is None:
             data_prefix = dict(
                 img_path='JPEGImages', seg_map_path='SegmentationClassAug')
@@ -222,11 +244,16 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         ]
         return [osp.join(list_dir, f'fold{f}.txt') for f in folds]
 
+    def records_source(self) -> str:
+        """The fold lists, for error messages."""
+        return ', '.join(repr(f) for f in self.list_files())
+
     def load_data_list(self) -> List[dict]:
         """Read the fold lists into (class, image) records, in list order.
 
-        Duplicate pairs are kept once. Every listed image and mask must
-        exist.
+        Duplicate pairs are kept once (all of them with
+        ``replay_reference=True``, as the reference reads the list). Every
+        listed image and mask must exist.
         """
         img_dir = self.data_prefix.get('img_path', '')
         seg_dir = self.data_prefix.get('seg_map_path', '')
@@ -236,7 +263,7 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         for list_file in self.list_files():
             missing: Dict[str, None] = {}
             for name, class_id in parse_fold_list(list_file, num_classes):
-                if (name, class_id) in seen:
+                if (name, class_id) in seen and not self.replay_reference:
                     continue
                 seen.add((name, class_id))
                 img_path = osp.join(img_dir, name + self.img_suffix)
@@ -270,6 +297,23 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         Returns:
             tuple: ``(class_id, query_record, support_records)``.
         """
+        if self.shuffle_records:
+            return self.sample_episode_shuffled_record(rng, index)
         if self.query_from_list:
             return self.sample_episode_per_record(rng, index)
         return super().sample_episode(rng, index)
+
+    def replay_reference_episodes(self) -> List[Tuple[int, int, List[int]]]:
+        """The reference's PASCAL-5i test episodes (see the class doc)."""
+        positions = {}
+        for c, records in self._class_record_ids.items():
+            positions.update({int(r): p for p, r in enumerate(records)})
+        names = {
+            c: self._reference_class_names(c)
+            for c in self._class_record_ids
+        }
+        episodes = replay_per_pair(
+            self.seed, self._list_class_ids,
+            [positions[int(r)] for r in self._list_record_ids], names,
+            self.num_episodes, self.shots)
+        return self._class_positions_to_records(episodes)

@@ -8,7 +8,6 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
 from mmengine.dataset import pseudo_collate
 from mmengine.dist import collect_results
 from mmengine.logging import MMLogger
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader
 from dcama_mm.datasets import COCO20iDataset, EpisodeSampler
 from dcama_mm.datasets.coco20i import coco20i_fold_classes
 from .coco_helpers import load_index, make_converted_coco
+from .episode_helpers import run_two_ranks
 
 init_default_scope('mmseg')
 
@@ -80,8 +80,12 @@ def test_train_split(coco_root):
     ds = COCO20iDataset(fold=0, split='train', data_root=coco_root)
     assert ds.metainfo['episode_class_ids'] == [1, 2, 3, 5, 6, 7]
     index = load_index(coco_root, 'train2014')
-    assert len(ds) == sum(len(index['class_images'][c]) for c in
-                          (1, 2, 3, 5, 6, 7))
+    # an epoch has one episode per distinct training image of the fold
+    # (the reference's epoch length), not one per (class, image) pair
+    images = {n for c in (1, 2, 3, 5, 6, 7) for n in index['class_images'][c]}
+    assert len(ds) == len(images) == 14
+    assert ds.num_records == sum(len(index['class_images'][c]) for c in
+                                 (1, 2, 3, 5, 6, 7)) == 29
     assert all('train2014' in ds.get_episode_info(i)['img_path']
                for i in range(20))
 
@@ -122,20 +126,14 @@ def test_dataloader_workers_and_epochs(coco_root):
     assert [x[0] for x in e1] == list(range(10, 20))
 
 
-def _rank_worker(rank, world, init_file, ds, out_file):
-    dist.init_process_group(
-        'gloo', init_method=f'file://{init_file}', rank=rank,
-        world_size=world)
-    try:
-        sampler = EpisodeSampler(ds, train=False)
-        local = [(i, ds.get_episode_info(i)['img_path']) for i in sampler]
-        assert len(local) == len(sampler)
-        gathered = collect_results(local, len(ds), device='cpu')
-        if rank == 0:
-            with open(out_file, 'w') as f:
-                json.dump(gathered, f)
-    finally:
-        dist.destroy_process_group()
+def _rank_worker(rank, ds, out_file):
+    sampler = EpisodeSampler(ds, train=False)
+    local = [(i, ds.get_episode_info(i)['img_path']) for i in sampler]
+    assert len(local) == len(sampler)
+    gathered = collect_results(local, len(ds), device='cpu')
+    if rank == 0:
+        with open(out_file, 'w') as f:
+            json.dump(gathered, f)
 
 
 def test_two_ranks_cover_the_one_rank_episodes(coco_root, tmp_path):
@@ -143,18 +141,8 @@ def test_two_ranks_cover_the_one_rank_episodes(coco_root, tmp_path):
     single = [[i, ds.get_episode_info(i)['img_path']]
               for i in EpisodeSampler(ds)]
     assert [s[0] for s in single] == list(range(7))
-    ctx = torch.multiprocessing.get_context('fork')
     out = str(tmp_path / 'gathered.json')
-    procs = [
-        ctx.Process(
-            target=_rank_worker,
-            args=(r, 2, str(tmp_path / 'init'), ds, out)) for r in range(2)
-    ]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    assert [p.exitcode for p in procs] == [0, 0]
+    run_two_ranks(_rank_worker, tmp_path, ds, out)
     with open(out) as f:
         assert json.load(f) == single
 

@@ -12,7 +12,8 @@ from mmseg.structures import SegDataSample
 
 import dcama_mm  # noqa: F401  (registers FewShotIoUMetric)
 from dcama_mm.evaluation import (FewShotIoUMetric, accumulate_class_areas,
-                                 few_shot_iou, intersect_and_union_fb)
+                                 bootstrap_std_error, few_shot_iou,
+                                 intersect_and_union_fb, summarize_seeds)
 
 # gt: a 2x2 foreground square, two ignored pixels on the bottom row.
 GT = np.array([[1, 1, 0, 0],
@@ -98,7 +99,13 @@ def test_metric_registered_and_prefix():
     metric.dataset_meta = META
     metric.process([], [_sample(PRED, GT, 0).to_dict()])
     results = metric.evaluate(1)
-    assert set(results) == {'val/mIoU', 'val/FB-IoU', 'val/num_episodes'}
+    assert set(results) == {
+        'val/mIoU', 'val/FB-IoU', 'val/num_episodes', 'val/mIoU_se',
+        'val/FB-IoU_se'
+    }
+    # one episode: every bootstrap resample is that episode
+    assert results['val/mIoU_se'] == pytest.approx(0.0, abs=1e-9)
+    assert results['val/FB-IoU_se'] == pytest.approx(0.0, abs=1e-9)
     assert results['val/mIoU'] == pytest.approx(60.0 / 3)  # (3/5) / 3 class
     assert results['val/FB-IoU'] == pytest.approx((3 / 5 + 9 / 11) / 2 * 100)
     assert results['val/num_episodes'] == 1
@@ -163,3 +170,78 @@ def test_metric_rejects_bad_samples():
     sample = _sample(np.zeros((6, 6)), GT, 0).to_dict()
     with pytest.raises(ValueError, match='ori_gt_sem_seg'):
         metric.process([], [sample])
+
+
+def test_bootstrap_on_a_hand_checkable_case():
+    # One class, two episodes: I/U = 1/2 and 1/1. A resample holds episode
+    # 1 twice (p = 1/4, IoU 1/2), episode 2 twice (p = 1/4, IoU 1) or both
+    # (p = 1/2, IoU 2/3): mean 70.83 %, standard deviation
+    # sqrt(1/4 50^2 + 1/4 100^2 + 1/2 66.67^2 - 70.83^2) = 18.16 points.
+    areas = [[1, 2, 5, 6], [1, 1, 6, 6]]
+    exact = np.sqrt(0.25 * 50**2 + 0.25 * 100**2 + 0.5 * (200 / 3)**2 -
+                    (0.25 * 50 + 0.25 * 100 + 0.5 * 200 / 3)**2)
+    assert exact == pytest.approx(18.162, abs=1e-3)
+    se = bootstrap_std_error([0, 0], areas, [0], num_resamples=20000)
+    assert se['mIoU'] == pytest.approx(exact, rel=0.03)
+    # the same seed gives the same figure; identical episodes give 0
+    assert bootstrap_std_error([0, 0], areas, [0]) == bootstrap_std_error(
+        [0, 0], areas, [0])
+    assert bootstrap_std_error([0, 1] * 5, [AREAS] * 10,
+                               [0, 1])['FB-IoU'] == pytest.approx(0.0,
+                                                                  abs=1e-9)
+    with pytest.raises(ValueError, match='num_resamples'):
+        bootstrap_std_error([0], [AREAS], [0], num_resamples=1)
+
+
+def test_bootstrap_equals_a_plain_loop():
+    rng = np.random.default_rng(3)
+    classes = rng.integers(3, size=40)
+    inter = rng.integers(0, 50, size=40)
+    areas = np.stack([inter, inter + rng.integers(0, 50, size=40),
+                      100 - inter, 150 - inter], axis=1)
+    got = bootstrap_std_error(classes, areas, [0, 1, 2, 5],
+                              num_resamples=50, seed=4, chunk=50)
+    picks = np.random.default_rng(4).integers(40, size=(50, 40))
+    runs = [few_shot_iou(classes[p], areas[p], [0, 1, 2, 5]) for p in picks]
+    assert got['mIoU'] == pytest.approx(
+        np.std([r['mIoU'] for r in runs], ddof=1))
+    assert got['FB-IoU'] == pytest.approx(
+        np.std([r['FB-IoU'] for r in runs], ddof=1))
+    # chunks change nothing but memory
+    assert bootstrap_std_error(classes, areas, [0, 1, 2, 5],
+                               num_resamples=50, seed=4, chunk=7) == got
+
+
+def test_metric_logs_the_standard_error(tmp_path):
+    metric = FewShotIoUMetric(bootstrap_resamples=200)
+    metric.dataset_meta = META
+    gt_full = np.ones((4, 4), dtype=np.int64)
+    metric.process([], [_sample(PRED, GT, 0).to_dict(),
+                        _sample(gt_full, gt_full, 0).to_dict(),
+                        _sample(np.zeros((4, 4)), gt_full, 1).to_dict()])
+    logger = MMLogger.get_instance(
+        'test_bootstrap_log', log_file=str(tmp_path / 'metric.log'))
+    results = metric.evaluate(3)
+    assert results['mIoU_se'] > 0
+    for handler in logger.handlers:
+        handler.flush()
+    log = (tmp_path / 'metric.log').read_text()
+    assert (f"mIoU {results['mIoU']:.2f} +- {results['mIoU_se']:.2f}, "
+            'FB-IoU') in log
+    off = FewShotIoUMetric(bootstrap_resamples=0)
+    off.dataset_meta = META
+    off.process([], [_sample(PRED, GT, 0).to_dict()])
+    assert 'mIoU_se' not in off.evaluate(1)
+    with pytest.raises(ValueError, match='bootstrap_resamples'):
+        FewShotIoUMetric(bootstrap_resamples=1)
+
+
+def test_seed_statistics():
+    stats = summarize_seeds([60.0, 62.0, 64.0])
+    assert stats['mean'] == 62.0 and stats['std'] == pytest.approx(2.0)
+    assert stats['se'] == pytest.approx(2 / np.sqrt(3))
+    # t(0.975, 2) = 4.3027
+    assert stats['ci95'] == pytest.approx(4.3027 * 2 / np.sqrt(3), rel=1e-4)
+    assert np.isnan(summarize_seeds([1.0])['std'])
+    with pytest.raises(ValueError, match='no values'):
+        summarize_seeds([])

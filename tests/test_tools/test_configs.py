@@ -14,7 +14,7 @@ from tests.test_tools.tiny_project import REPO_ROOT
 
 CONFIGS = sorted(glob.glob(osp.join(REPO_ROOT, 'configs', 'dcama_*.py')))
 BENCHMARK_CONFIGS = [c for c in CONFIGS if 'synthetic' not in c]
-NAME = re.compile(r'dcama_(swinb|r50|r101)_(coco|pascal|fss)'
+NAME = re.compile(r'dcama_(swinb|r50|r101)_(coco|pascal|fss|custom)'
                   r'(?:_fold(\d))?(_5shot)?\.py$')
 
 
@@ -98,3 +98,14 @@ def test_demo_config_is_small():
     assert cfg.train_dataloader.dataset.data_root == 'data/synthetic_coco'
     assert cfg.test_dataloader.dataset.fold == 0
     assert cfg.train_cfg.max_epochs <= 30
+
+
+def test_demo_custom_config_fine_tunes_the_demo_head():
+    cfg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'dcama_synthetic_demo_custom.py'))
+    check_model_types(cfg.model)
+    assert cfg.model.backbone.frozen and cfg.model.backbone.init_cfg is None
+    assert cfg.load_from.endswith('.pth')
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert cfg[loader].dataset.type == 'FewShotFolderDataset'
+        assert cfg[loader].dataset.data_root == 'data/synthetic_folders'

@@ -44,11 +44,23 @@ order; use them with ``ann_file='annotations_fss/val2014_class_index_fold
 {fold}.json'`` in the dataset config to reproduce the reference's episodes'
 image pools exactly.
 
+``--use-label-pngs DIR`` uses the reference's own pre-rendered label PNGs
+``COCO_ROOT/DIR/{train2014,val2014}/<image stem>.png`` (pixel = class index
++ 1) instead of rendering masks: no instances JSON is read and nothing is
+rendered. With ``--ref-splits`` it writes the per-fold index files from the
+split files (checking that every listed image has its PNG); without, it
+scans the PNGs for the classes they hold and writes
+``<split>_class_index.json``. The index files point at those PNGs.
+
 Existing output is never overwritten unless ``--force`` is given.
 
-Example::
+Examples::
 
     python tools/dataset_converters/coco20i.py data/coco --nproc 8
+    # the reference's layout: COCO2014/{train2014,val2014}/*.jpg,
+    # COCO2014/annotations/{train2014,val2014}/*.png, splits/coco/...
+    python tools/dataset_converters/coco20i.py COCO2014 \
+        --use-label-pngs annotations --ref-splits splits/coco
 """
 import argparse
 import os
@@ -65,6 +77,8 @@ if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
 from mmengine.logging import print_log  # noqa: E402
 
 from dcama_mm.datasets.converters.coco20i import convert_split  # noqa: E402
+from dcama_mm.datasets.converters.coco20i_label_pngs import (  # noqa: E402
+    index_label_pngs)
 from dcama_mm.datasets.converters.coco20i_index import (  # noqa: E402,F401
     SPLITS, find_ref_splits, load_ref_lists, load_ref_split)
 
@@ -102,6 +116,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='folder with the reference {trn,val}/fold{0..3}.pkl class-wise '
         'lists, converted to per-fold index files')
     parser.add_argument(
+        '--use-label-pngs',
+        metavar='DIR',
+        default=None,
+        help='index the existing label PNGs COCO_ROOT/DIR/{train2014,'
+        'val2014}/*.png (pixel = class index + 1, e.g. the reference\'s '
+        '"annotations") instead of rendering masks from the instances JSON')
+    parser.add_argument(
         '--force', action='store_true', help='overwrite existing output')
     return parser.parse_args(argv)
 
@@ -117,6 +138,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
         raise ValueError(f'--nproc must be >= 1, got {args.nproc}.')
     out_dir = args.out_dir or osp.join(args.coco_root, 'annotations_fss')
     ref = find_ref_splits(args.ref_splits) if args.ref_splits else {}
+    if args.use_label_pngs is not None:
+        return index_pngs(args, out_dir, ref)
     summaries = []
     for image_dir in args.splits:
         ref_lists = None
@@ -135,6 +158,30 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
             f"{summary['multilabel_masks']} multi-label mask(s), "
             f"{summary['seconds']} s; wrote {summary['written']} and the "
             f'masks in {osp.join(out_dir, image_dir)}',
+            logger='current')
+        summaries.append(summary)
+    return summaries
+
+
+def index_pngs(args: argparse.Namespace, out_dir: str,
+               ref: dict) -> List[dict]:
+    """The ``--use-label-pngs`` route: index files over existing PNGs."""
+    summaries = []
+    for image_dir in args.splits:
+        if ref and not ref.get(image_dir):
+            print_log(
+                f'{image_dir}: no split file under {args.ref_splits!r}; '
+                'skipped.',
+                logger='current')
+            continue
+        summary = index_label_pngs(args.coco_root, args.use_label_pngs,
+                                   image_dir, out_dir, ref.get(image_dir),
+                                   args.min_area, args.force)
+        print_log(
+            f"{image_dir}: {summary['label_pngs']} label PNGs, "
+            f"{summary['images']} images listed over {summary['classes']} "
+            f"classes, {summary['seconds']} s; wrote "
+            f"{', '.join(summary['written'])}",
             logger='current')
         summaries.append(summary)
     return summaries

@@ -19,9 +19,10 @@ test_pipeline = [
     dict(type='PackFewShotInputs'),
 ]
 
-# Training: 1-shot episodes over the fold's 60 classes of train2014, fresh
-# episodes each epoch (num_episodes=None: one epoch has as many episodes as
-# (class, image) pairs, like the reference); 12 episodes per GPU.
+# Training: 1-shot class-uniform episodes over the fold's 60 classes of
+# train2014, fresh episodes each epoch (num_episodes=None: one epoch has as
+# many episodes as the fold has distinct training images, 62040 for fold 0,
+# like the reference); 12 episodes per GPU.
 train_dataloader = dict(
     batch_size=12,
     num_workers=4,
@@ -53,7 +54,10 @@ val_dataloader = dict(
         num_episodes=1000,
         seed=1,
         pipeline=test_pipeline))
-# Test: 1000 episodes per fold with a fixed seed.
+# Test: 1000 episodes per fold with a fixed seed. The reference's own test
+# episodes: `replay_reference=True` with the index files converted from its
+# split files, `ann_file='annotations_fss/val2014_class_index_fold{fold}.json'`
+# (docs/protocol.md).
 test_dataloader = dict(
     batch_size=1,
     num_workers=2,

@@ -4,8 +4,11 @@
 #
 # Test: one episode per image of the 240 test classes (2400), supports drawn
 # among the other images of the class with seed 0. Validation: one episode
-# per image of the 240 validation classes. Training: class-uniform episodes
-# over the 520 training classes.
+# per image of the 240 validation classes. Training: the reference's order:
+# every epoch takes each training image once as query, in a fresh random
+# order (`shuffle_records=False`: class-uniform episodes over the 520
+# classes). `replay_reference=True` in the test dataset replays the
+# reference code's own test episodes (docs/protocol.md).
 dataset_type = 'FSS1000Dataset'
 data_root = 'data/FSS-1000'
 img_scale = (384, 384)
@@ -34,6 +37,7 @@ train_dataloader = dict(
         split_dir='splits',
         shots=1,
         split='train',
+        shuffle_records=True,
         seed=0,
         pipeline=train_pipeline))
 val_dataloader = dict(

@@ -6,7 +6,11 @@
 # Test: 1000 episodes, the i-th query is the i-th (image, class) pair of
 # `val/fold{i}.txt` (cycled), supports drawn with seed 0. Validation: the same
 # classes with seed 1, so the best checkpoint is not picked on the test
-# episodes. Training: class-uniform episodes over the other 15 classes.
+# episodes. Training: the reference's order: every epoch takes each
+# (image, class) pair of the other folds' `trn` lists once as query, in a
+# fresh random order (`shuffle_records=False`: class-uniform episodes).
+# `replay_reference=True` in the test dataset replays the reference code's
+# own test episodes (docs/protocol.md).
 dataset_type = 'PascalVOC5iDataset'
 data_root = 'data/VOCdevkit/VOC2012'
 img_scale = (384, 384)
@@ -36,6 +40,7 @@ train_dataloader = dict(
         fold=0,
         shots=1,
         split='train',
+        shuffle_records=True,
         seed=0,
         pipeline=train_pipeline))
 val_dataloader = dict(

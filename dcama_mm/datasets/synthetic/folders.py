@@ -14,6 +14,7 @@ def make_synthetic_class_folders(root: str,
                                  images_per_class: int = 6,
                                  size_range: Tuple[int, int] = (64, 96),
                                  mask_suffix: str = '_mask.png',
+                                 first_class_id: int = 0,
                                  seed: int = 0) -> Dict[str, List[str]]:
     """Write ``root/<class>/<n>.jpg`` + ``<n><mask_suffix>`` (0/255).
 
@@ -29,6 +30,8 @@ def make_synthetic_class_folders(root: str,
             Defaults to (64, 96).
         mask_suffix (str): Mask name = image stem + this. Defaults to
             '_mask.png'.
+        first_class_id (int): Appearance index of the first class (80 and
+            up: looks no synthetic COCO class has). Defaults to 0.
         seed (int): Random seed. Defaults to 0.
 
     Returns:
@@ -36,7 +39,7 @@ def make_synthetic_class_folders(root: str,
     """
     rng = np.random.default_rng(seed)
     written: Dict[str, List[str]] = {}
-    for class_id in range(num_classes):
+    for class_id in range(first_class_id, first_class_id + num_classes):
         name = f'thing_{class_id:02d}'
         written[name] = []
         for n in range(1, images_per_class + 1):

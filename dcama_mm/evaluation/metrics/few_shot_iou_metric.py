@@ -2,7 +2,8 @@
 """Few-shot segmentation IoU: mIoU and FB-IoU over a fold's classes.
 
 The arithmetic lives in pure functions (:func:`intersect_and_union_fb`,
-:func:`accumulate_class_areas`, :func:`few_shot_iou`) so that it can be
+:func:`accumulate_class_areas`, :func:`few_shot_iou`,
+:func:`bootstrap_std_error`) so that it can be
 tested and reused without a runner; :class:`FewShotIoUMetric` wraps them in
 mmengine's :class:`~mmengine.evaluator.BaseMetric` protocol.
 """
@@ -154,6 +155,72 @@ def few_shot_iou(episode_classes: Sequence[int], areas: ArrayLike,
     }
 
 
+def bootstrap_std_error(episode_classes: Sequence[int],
+                        areas: ArrayLike,
+                        class_ids: Sequence[int],
+                        num_resamples: int = 1000,
+                        seed: int = 0,
+                        chunk: int = 100) -> Dict[str, float]:
+    """Bootstrap standard error of mIoU and FB-IoU over the episodes.
+
+    Draws ``num_resamples`` resamples of the N episodes with replacement
+    (``numpy.random.default_rng(seed)``), computes mIoU and FB-IoU of each
+    exactly as :func:`few_shot_iou` does, and returns the standard deviation
+    of each over the resamples (``ddof=1``). It estimates how far the
+    figure of another draw of as many episodes would typically be.
+
+    Args:
+        episode_classes (Sequence[int]): Class id of each episode, length N.
+        areas (np.ndarray | torch.Tensor): ``[N, 4]`` per-episode counts as
+            returned by :func:`intersect_and_union_fb`.
+        class_ids (Sequence[int]): The fold's classes the means run over.
+        num_resamples (int): Number of resamples (>= 2). Defaults to 1000.
+        seed (int): Seed of the resampling. Defaults to 0.
+        chunk (int): Resamples computed at once (memory). Defaults to 100.
+
+    Returns:
+        dict: ``mIoU`` and ``FB-IoU``: the standard errors, in % points
+        (0.0 without episodes).
+    """
+    if isinstance(num_resamples, bool) or not isinstance(
+            num_resamples, int) or num_resamples < 2:
+        raise ValueError(f'num_resamples must be an integer >= 2, but got '
+                         f'{num_resamples!r}.')
+    episode_classes = np.asarray(episode_classes, dtype=np.int64).reshape(-1)
+    if isinstance(areas, torch.Tensor):
+        areas = areas.detach().cpu().numpy()
+    areas = np.asarray(areas, dtype=np.float64).reshape(-1, len(AREA_KEYS))
+    num = len(episode_classes)
+    if len(areas) != num:
+        raise ValueError(
+            f'Got {num} episode classes but {len(areas)} rows of areas; they '
+            'must match.')
+    if num == 0:
+        return {'mIoU': 0.0, 'FB-IoU': 0.0}
+    class_ids = np.asarray([int(c) for c in class_ids], dtype=np.int64)
+    # per episode, its counts in the column block of its class: [N, C * 4]
+    onehot = episode_classes[:, None] == class_ids[None, :]
+    per_class = (onehot[:, :, None] * areas[:, None, :]).reshape(num, -1)
+    rng = np.random.default_rng(seed)
+    miou, fbiou = [], []
+    for start in range(0, num_resamples, chunk):
+        size = min(chunk, num_resamples - start)
+        picks = rng.integers(num, size=(size, num))
+        weights = np.zeros((size, num))
+        np.add.at(weights, (np.arange(size)[:, None], picks), 1.0)
+        totals = (weights @ per_class).reshape(size, len(class_ids), 4)
+        class_iou = totals[..., 0] / np.maximum(totals[..., 1], 1)
+        sums = totals.sum(axis=1)
+        fg = sums[:, 0] / np.maximum(sums[:, 1], 1)
+        bg = sums[:, 2] / np.maximum(sums[:, 3], 1)
+        miou.append(class_iou.mean(axis=1) * 100)
+        fbiou.append((fg + bg) / 2 * 100)
+    return {
+        'mIoU': float(np.concatenate(miou).std(ddof=1)),
+        'FB-IoU': float(np.concatenate(fbiou).std(ddof=1)),
+    }
+
+
 @METRICS.register_module()
 class FewShotIoUMetric(BaseMetric):
     """Few-shot segmentation metric: mIoU and FB-IoU over a fold's classes.
@@ -164,7 +231,9 @@ class FewShotIoUMetric(BaseMetric):
     end, counts are summed per class and reported as in HSNet / DCAMA (see
     :func:`few_shot_iou`): ``mIoU`` (mean foreground IoU over
     ``dataset_meta['episode_class_ids']``), ``FB-IoU`` and ``num_episodes``;
-    the per-class IoU is logged as a table.
+    the per-class IoU is logged as a table. It also reports ``mIoU_se``
+    and ``FB-IoU_se``, the bootstrap standard errors over the episodes
+    (:func:`bootstrap_std_error`), logged as ``mIoU 49.53 +- 0.61``.
 
     The records are tiny and per sample, so mmengine's result collection
     gathers them across ranks in the single-process order and drops the
@@ -176,6 +245,9 @@ class FewShotIoUMetric(BaseMetric):
 
     Args:
         ignore_index (int): Label value that is ignored. Defaults to 255.
+        bootstrap_resamples (int): Resamples of the standard errors; 0 turns
+            them off. Defaults to 1000.
+        bootstrap_seed (int): Seed of the resampling. Defaults to 0.
         collect_device (str): Device used to collect results across ranks,
             ``'cpu'`` or ``'gpu'``. Defaults to ``'cpu'``.
         prefix (str, optional): Prefix added to the metric names, e.g.
@@ -189,6 +261,8 @@ class FewShotIoUMetric(BaseMetric):
 
     def __init__(self,
                  ignore_index: int = 255,
+                 bootstrap_resamples: int = 1000,
+                 bootstrap_seed: int = 0,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  collect_dir: Optional[str] = None) -> None:
@@ -196,7 +270,15 @@ class FewShotIoUMetric(BaseMetric):
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
+        if isinstance(bootstrap_resamples, bool) or not isinstance(
+                bootstrap_resamples, int) or bootstrap_resamples < 0 \
+                or bootstrap_resamples == 1:
+            raise ValueError(
+                'FewShotIoUMetric: `bootstrap_resamples` must be 0 (off) or '
+                f'an integer >= 2, but got {bootstrap_resamples!r}.')
         self.ignore_index = ignore_index
+        self.bootstrap_resamples = bootstrap_resamples
+        self.bootstrap_seed = bootstrap_seed
 
     @staticmethod
     def _pixel_data(data_sample: dict, key: str) -> Optional[ArrayLike]:
@@ -278,7 +360,8 @@ class FewShotIoUMetric(BaseMetric):
                 ``dict(class_id=int, areas=np.ndarray[4])``.
 
         Returns:
-            dict: ``mIoU`` and ``FB-IoU`` (in %) and ``num_episodes``.
+            dict: ``mIoU`` and ``FB-IoU`` (in %), ``num_episodes`` and,
+            unless ``bootstrap_resamples=0``, ``mIoU_se`` and ``FB-IoU_se``.
         """
         logger = MMLogger.get_current_instance()
         class_ids, names = self._class_ids_and_names(results)
@@ -315,6 +398,19 @@ class FewShotIoUMetric(BaseMetric):
             f'{len(class_ids)} classes{extra}):', logger)
         print_log('\n' + table.get_string(), logger=logger)
 
-        return OrderedDict([('mIoU', stats['mIoU']),
-                            ('FB-IoU', stats['FB-IoU']),
-                            ('num_episodes', stats['num_episodes'])])
+        metrics = OrderedDict([('mIoU', stats['mIoU']),
+                               ('FB-IoU', stats['FB-IoU']),
+                               ('num_episodes', stats['num_episodes'])])
+        if self.bootstrap_resamples:
+            counted = np.isin(episode_classes, class_ids)
+            se = bootstrap_std_error(
+                np.asarray(episode_classes)[counted], areas[counted],
+                class_ids, self.bootstrap_resamples, self.bootstrap_seed)
+            metrics['mIoU_se'] = se['mIoU']
+            metrics['FB-IoU_se'] = se['FB-IoU']
+            print_log(
+                f"mIoU {stats['mIoU']:.2f} +- {se['mIoU']:.2f}, FB-IoU "
+                f"{stats['FB-IoU']:.2f} +- {se['FB-IoU']:.2f} (bootstrap "
+                f'standard errors over the {stats["num_episodes"]} episodes, '
+                f'{self.bootstrap_resamples} resamples)', logger)
+        return metrics
