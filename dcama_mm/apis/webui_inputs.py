@@ -1,0 +1,136 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""The web page's inputs (:mod:`dcama_mm.apis.webui`) as arrays for
+:class:`~dcama_mm.apis.FewShotInferencer`.
+
+Uploaded files are decoded as the inferencer decodes files (images with
+cv2 in colour, masks with Pillow unchanged, then the binary-mask rule of
+:func:`~dcama_mm.datasets.transforms.binary_mask.to_binary_mask`); a
+painted mask is every pixel that the brush touched (alpha > 0 on the image
+editor's layers). Every problem is a ``ValueError`` whose message is shown
+on the page.
+"""
+import os.path as osp
+from typing import Optional, Tuple
+
+import mmcv
+import numpy as np
+
+from ..datasets.transforms.binary_mask import to_binary_mask
+
+#: One support slot: the image editor's value (a dict with ``background``
+#: and ``layers``, RGB(A) ``uint8`` arrays, or None) and an uploaded mask
+#: file path (or None).
+SupportInput = Tuple[Optional[dict], Optional[str]]
+
+
+def _decode(path: str, flag: str, backend: str) -> Optional[np.ndarray]:
+    """A file decoded by ``mmcv.imfrombytes``; None when it is not an
+    image."""
+    with open(path, 'rb') as f:
+        content = f.read()
+    try:
+        img = mmcv.imfrombytes(content, flag=flag, backend=backend)
+    except Exception:  # decoders raise various types
+        return None
+    return None if img is None or img.size == 0 else img
+
+
+def read_image_file(path: str, what: str) -> np.ndarray:
+    """An uploaded image, decoded as the inferencer decodes image files
+    (``mmcv.imfrombytes``, cv2, colour): BGR ``uint8`` ``HxWx3``.
+
+    Raises:
+        ValueError: The file is not an image.
+    """
+    img = _decode(path, 'color', 'cv2')
+    if img is None or img.ndim != 3:
+        raise ValueError(f'The {what} {osp.basename(path)!r} is not an image '
+                         '(it cannot be decoded): upload a PNG, JPEG or '
+                         'another image file.')
+    return img
+
+
+def read_mask_file(path: str, what: str) -> np.ndarray:
+    """An uploaded mask, read as the inferencer reads mask files (Pillow,
+    unchanged) through the binary-mask rule: ``uint8`` 0/1 ``HxW``.
+
+    Raises:
+        ValueError: The file is not an image, or not a binary mask.
+    """
+    name = f'{what} {osp.basename(path)!r}'
+    raw = _decode(path, 'unchanged', 'pillow')
+    if raw is None:
+        raise ValueError(f'The {name} is not an image (it cannot be '
+                         'decoded): upload a PNG mask, 0/255 or 0/1.')
+    return to_binary_mask(raw, name)
+
+
+def editor_image(value: Optional[dict], what: str) -> Optional[np.ndarray]:
+    """The editor's background as BGR ``uint8`` (transparent parts on
+    white), or None when it holds no image."""
+    img = None if value is None else value.get('background')
+    if img is None:
+        return None
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4) or img.dtype != np.uint8:
+        raise ValueError(f'The {what} must be an RGB(A) uint8 image, got '
+                         f'dtype {img.dtype} and shape {tuple(img.shape)}.')
+    if img.shape[2] == 4:
+        alpha = img[..., 3:].astype(np.uint32)
+        rgb = (img[..., :3] * alpha + 255 * (255 - alpha) + 127) // 255
+        img = rgb.astype(np.uint8)
+    return np.ascontiguousarray(img[..., ::-1])
+
+
+def brush_mask(value: Optional[dict], shape: Tuple[int, int],
+               what: str) -> Optional[np.ndarray]:
+    """The painted mask: 1 wherever a layer's alpha (or, without alpha,
+    any channel) is > 0; None when nothing is painted."""
+    mask = np.zeros(shape, np.uint8)
+    for layer in (value or {}).get('layers') or []:
+        layer = np.asarray(layer)
+        if layer.shape[:2] != shape:
+            raise ValueError(
+                f'The painting on the {what} is {layer.shape[1]}x'
+                f'{layer.shape[0]} pixels but the image is {shape[1]}x'
+                f'{shape[0]}: paint on the image without resizing it.')
+        painted = layer[..., 3] if layer.ndim == 3 and layer.shape[2] == 4 \
+            else (layer.max(axis=2) if layer.ndim == 3 else layer)
+        mask[painted > 0] = 1
+    return mask if mask.any() else None
+
+
+def support_pair(value: Optional[dict], mask_file: Optional[str],
+                 what: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """One slot -> (BGR image, 0/1 mask); None for an empty slot.
+
+    Raises:
+        ValueError: A mask without an image, an image without a mask, an
+            empty mask, a mask of another size, or a file that is not an
+            image.
+    """
+    img = editor_image(value, what)
+    if img is None:
+        if mask_file:
+            raise ValueError(f'The {what} has a mask file but no image: '
+                             'upload the image into the editor.')
+        return None
+    shape = img.shape[:2]
+    if mask_file:
+        mask = read_mask_file(mask_file, f'mask file of the {what}')
+        if mask.shape != shape:
+            raise ValueError(
+                f'The mask file of the {what} is {mask.shape[1]}x'
+                f'{mask.shape[0]} pixels but its image is {shape[1]}x'
+                f'{shape[0]}: a mask has the size of its image.')
+    else:
+        mask = brush_mask(value, shape, what)
+        if mask is None:
+            raise ValueError(f'The {what} has no mask: paint the object with '
+                             'the brush, or upload a mask file.')
+    if not mask.any():
+        raise ValueError(f'The mask of the {what} is empty (no foreground '
+                         'pixel): it must show the object.')
+    return img, mask
