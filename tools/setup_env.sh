@@ -19,7 +19,7 @@ PYTHON="${PYTHON:-python3}"
 TORCH_VERSION=2.14.1
 TORCHVISION_VERSION=0.29.1
 MMCV_VERSION=2.1.0
-STAMP_VERSION=3  # bump when the package set below changes
+STAMP_VERSION=4  # bump when the package set below changes
 
 log() { printf '[setup_env] %s\n' "$*"; }
 
@@ -95,6 +95,14 @@ log "installing mmcv (with ops), mmengine, mmsegmentation, mmpretrain, pycocotoo
 "$PY" -m pip install -q --no-deps "openmim==0.3.9"
 "$PY" -m pip uninstall -q -y openxlab opendatalab >/dev/null 2>&1 || true
 "$PY" -m pip install -q "setuptools>=77,<82"
+
+# Optional extras, imported only where used: the web page (Gradio; it asks
+# for Pillow < 13), its browser test (Selenium driving Debian's chromium,
+# which .ci/run installs with apt-get), the ONNX export and its runtime, and
+# flake8 for the style check.
+log "installing the optional extras (gradio, selenium, onnx, onnxruntime, flake8)"
+"$PY" -m pip install -q "gradio==6.31.0" "selenium==4.51.0" "onnx==1.23.2" \
+    "onnxruntime==1.32.0" flake8
 
 log "installing dcama_mm in editable mode"
 "$PY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
