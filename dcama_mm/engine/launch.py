@@ -20,6 +20,7 @@
 import argparse
 import os
 import os.path as osp
+import subprocess
 from typing import Callable, List, Optional, Sequence
 
 import torch
@@ -181,7 +182,8 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     When ``launcher`` is not ``'none'`` and CUDA is not available, this
     initialises the default process group with the gloo backend from the
     environment ``torchrun`` sets (``MASTER_ADDR``, ``MASTER_PORT``,
-    ``RANK``, ``WORLD_SIZE``), so that the Runner skips mmengine's
+    ``RANK``, ``WORLD_SIZE``), or ``srun``'s for ``--launcher slurm``
+    (:func:`slurm_to_torch_environment`), so that the Runner skips mmengine's
     ``init_dist`` (which would call ``torch.cuda.set_device``), and sets
     ``cfg.model_wrapper_cfg`` so that DDP is built with ``device_ids=None``.
     ``cfg`` is changed in place (it is the tool's own copy).
@@ -195,11 +197,14 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     """
     if launcher == 'none' or torch.cuda.is_available():
         return False
-    if launcher != 'pytorch':
+    if launcher == 'slurm':
+        slurm_to_torch_environment()
+    elif launcher != 'pytorch':
         raise ValueError(
             f'--launcher {launcher} is not supported without GPUs; use '
             'tools/dist_train.sh / tools/dist_test.sh (--launcher pytorch, '
-            'started by torchrun).')
+            'started by torchrun) or tools/slurm_train.sh / '
+            'tools/slurm_test.sh (--launcher slurm, started by srun).')
     if not dist.is_initialized():
         dist.init_process_group(backend='gloo')
     wrapper_cfg = ConfigDict(cfg.get('model_wrapper_cfg') or {})
@@ -219,6 +224,44 @@ def setup_cpu_distributed(cfg: Config, launcher: str) -> bool:
     return True
 
 
+def slurm_to_torch_environment() -> None:
+    """Set torch's process variables from Slurm's, as mmengine does.
+
+    What mmengine's ``init_dist('slurm')`` does before it initialises the
+    process group (which it cannot do without CUDA): ``RANK`` from
+    ``SLURM_PROCID``, ``WORLD_SIZE`` from ``SLURM_NTASKS``, ``LOCAL_RANK``
+    from ``SLURM_LOCALID``, ``MASTER_ADDR`` (unless set) from the first
+    host of ``SLURM_NODELIST`` (``scontrol show hostname``) and
+    ``MASTER_PORT`` (unless set) 29500.
+
+    Raises:
+        ValueError: When a Slurm variable is missing (the tool was not
+            started by ``srun``) or ``scontrol`` cannot name the first host.
+    """
+    names = ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST')
+    missing = [name for name in names if name not in os.environ]
+    if missing:
+        raise ValueError(
+            f'--launcher slurm: {", ".join(missing)} not set; start the '
+            'tool with srun (tools/slurm_train.sh / tools/slurm_test.sh).')
+    env = os.environ
+    if 'MASTER_ADDR' not in env:
+        try:
+            hosts = subprocess.run(
+                ['scontrol', 'show', 'hostname', env['SLURM_NODELIST']],
+                stdout=subprocess.PIPE, text=True, check=True).stdout
+        except (OSError, subprocess.CalledProcessError) as err:
+            raise ValueError(
+                '--launcher slurm: could not read the first host of '
+                f'SLURM_NODELIST={env["SLURM_NODELIST"]!r} with scontrol '
+                f'({err}); set MASTER_ADDR.') from err
+        env['MASTER_ADDR'] = hosts.split()[0]
+    env.setdefault('MASTER_PORT', '29500')
+    env['RANK'] = env['SLURM_PROCID']
+    env['WORLD_SIZE'] = env['SLURM_NTASKS']
+    env['LOCAL_RANK'] = env.get('SLURM_LOCALID', env['SLURM_PROCID'])
+
+
 def default_work_dir(config_path: str) -> str:
     """mmseg's default work directory: ``./work_dirs/<config name>``."""
     return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
@@ -227,6 +270,7 @@ def default_work_dir(config_path: str) -> str:
 __all__: List[str] = [
     'check_dataset_paths', 'check_model_types', 'check_checkpoint',
     'check_train_config', 'check_test_config', 'check_world_size',
-    'setup_cpu_distributed', 'default_work_dir', 'tool_arg_parser',
+    'setup_cpu_distributed', 'slurm_to_torch_environment',
+    'default_work_dir', 'tool_arg_parser',
     'parse_tool_args', 'load_tool_config', 'build_runner'
 ]

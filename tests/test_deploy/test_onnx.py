@@ -1,0 +1,260 @@
+"""tools/deployment/pytorch2onnx.py and dcama_mm.deploy: the exported
+graphs on onnxruntime against PyTorch.
+
+Tiny DCAMAs of tests/test_models/dcama_cases.py (a ResNet-50 of base width
+8 and a Swin-B-layout transformer of width 16; random weights) at 64x64,
+exported once each from a checkpoint file with the real tool.
+"""
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+
+from tests.test_models.dcama_cases import model_cfg, random_episode
+from tests.test_tools.tiny_project import load_tool
+
+pytest.importorskip('onnx')
+pytest.importorskip('onnxruntime')
+
+SIZE = 64
+CONFIG = """\
+default_scope = 'mmseg'
+custom_imports = dict(imports=['dcama_mm'], allow_failed_imports=False)
+model = {model!r}
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='LoadEpisode'),
+    dict(type='ResizeEpisode', scale=({size}, {size}), keep_ori_seg=True),
+    dict(type='PackFewShotInputs'),
+]))
+visualizer = dict(type='FewShotLocalVisualizer')
+"""
+
+
+def _write_project(root, backbone, seed=0):
+    from dcama_mm.apis import init_model
+    config = osp.join(root, f'{backbone}.py')
+    with open(config, 'w') as f:
+        f.write(CONFIG.format(model=model_cfg(backbone), size=SIZE))
+    torch.manual_seed(seed)
+    model = init_model(config)
+    # centre the random model's foreground logit, so that its masks have
+    # both classes
+    query, supports, masks = random_episode(1, 2, (SIZE, SIZE), seed=7)
+    with torch.no_grad():
+        logits = model.predict_logits(query, supports, masks)
+        model.decode_head.mixers[2][2].bias[1] -= (
+            logits[:, 1] - logits[:, 0]).median()
+    checkpoint = osp.join(root, f'{backbone}.pth')
+    torch.save(dict(state_dict=model.state_dict(),
+                    meta=dict(dataset_meta=dict(classes=('a', 'b')))),
+               checkpoint)
+    return config, checkpoint
+
+
+@pytest.fixture(scope='module', params=['r50', 'swin'])
+def exported(request, tmp_path_factory):
+    from dcama_mm.apis import init_model
+    root = str(tmp_path_factory.mktemp(f'onnx_{request.param}'))
+    config, checkpoint = _write_project(root, request.param)
+    out_dir = osp.join(root, 'onnx')
+    tool = load_tool('deployment/pytorch2onnx.py')
+    result = tool.main([config, checkpoint, out_dir, '--size', str(SIZE),
+                        str(SIZE), '--shots', '2'])
+    model = init_model(config, checkpoint)
+    return dict(root=root, config=config, checkpoint=checkpoint,
+                out_dir=out_dir, model=model, result=result,
+                backbone=request.param)
+
+
+@pytest.mark.parametrize('shots, batch', [(1, 1), (1, 2), (5, 2)])
+def test_onnx_logits_equal_pytorch(exported, shots, batch):
+    from dcama_mm.deploy import ONNXFewShotSegmentor
+    # the tool checked its own episode
+    assert exported['result']['max_abs_diff'] < 1e-4
+    model = exported['model']
+    query, supports, masks = random_episode(batch, shots, (SIZE, SIZE),
+                                            seed=shots)
+    with torch.no_grad():
+        expected = model.predict_logits(
+            query, supports=model.encode_supports(supports[0], masks[0]))
+    runtime = ONNXFewShotSegmentor(exported['out_dir'], threads=1)
+    encoded = runtime.encode_supports(supports[0], masks[0])
+    assert encoded.shots == shots
+    got = runtime.predict_logits(query, encoded)
+    assert got.shape == (batch, 2, SIZE, SIZE)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    # not trivially equal: the logits vary over the image
+    assert expected.std() > 1e-3
+
+
+def _images(seed, count):
+    rng = np.random.default_rng(seed)
+    imgs, masks = [], []
+    for k in range(count):
+        h, w = 48 + 8 * k, 80 - 4 * k
+        imgs.append(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+        mask = np.zeros((h, w), np.uint8)
+        mask[h // 4:3 * h // 4, w // 3:] = 255
+        masks.append(mask)
+    return imgs, masks
+
+
+@pytest.mark.parametrize('shots', [1, 5])
+def test_predictor_masks_equal_inferencer(exported, shots, tmp_path):
+    from dcama_mm.apis import FewShotInferencer
+    from dcama_mm.deploy import ONNXFewShotPredictor
+    supports, masks = _images(shots, shots)
+    queries, _ = _images(100 + shots, 3)
+    inferencer = FewShotInferencer(exported['model'], device='cpu')
+    predictor = ONNXFewShotPredictor(exported['out_dir'])
+    assert predictor.img_size == (SIZE, SIZE)
+    expected = inferencer(queries, supports, masks, batch_size=2,
+                          return_probs=True)
+    got = predictor(queries, supports, masks, batch_size=2,
+                    return_probs=True, out_dir=str(tmp_path))
+    assert len(got['predictions']) == len(queries)
+    for ours, theirs, query in zip(got['predictions'],
+                                   expected['predictions'], queries):
+        assert ours['sem_seg'].shape == query.shape[:2]  # original size
+        np.testing.assert_array_equal(ours['sem_seg'], theirs['sem_seg'])
+        np.testing.assert_allclose(ours['fg_prob'], theirs['fg_prob'],
+                                   rtol=1e-4, atol=1e-4)
+    # the inferencer's outputs: a mask and a picture per query
+    assert len(list((tmp_path / 'pred').glob('*.png'))) == len(queries)
+    assert len(list((tmp_path / 'vis').glob('*.jpg'))) == len(queries)
+    # the support set is kept between calls, as by the inferencer
+    again = predictor(queries[0])['predictions']
+    np.testing.assert_array_equal(again, expected['predictions'][0]['sem_seg'])
+    # both classes are predicted (a centred foreground bias, see
+    # _write_project): the masks are not trivially equal
+    fractions = [p['sem_seg'].mean() for p in got['predictions']]
+    assert 0.05 < np.mean(fractions) < 0.95
+
+
+def test_graph_files(exported):
+    import onnx
+    from dcama_mm.deploy import OPSET
+    from dcama_mm.deploy.onnx_export import encoded_names
+    files = exported['result']['files']
+    num_blocks = exported['model'].backbone.num_blocks
+    names = encoded_names(num_blocks)
+    support = onnx.load(files['support'])
+    query = onnx.load(files['query'])
+    onnx.checker.check_model(support)
+    onnx.checker.check_model(query)
+    assert {o.version for o in support.opset_import if o.domain in
+            ('', 'ai.onnx')} == {OPSET}
+    # only standard ONNX operators (no custom or fused-kernel ops)
+    for graph in (support.graph, query.graph):
+        assert {n.domain for n in graph.node} <= {''}
+
+    def dims(value):
+        return [d.dim_param or d.dim_value
+                for d in value.type.tensor_type.shape.dim]
+
+    assert [i.name for i in support.graph.input] == ['support_imgs',
+                                                     'support_masks']
+    assert dims(support.graph.input[0]) == ['shots', 3, SIZE, SIZE]
+    assert [o.name for o in support.graph.output] == names + [
+        'encoded_masks'
+    ]
+    assert [i.name for i in query.graph.input] == ['query_imgs'] + names + [
+        'encoded_masks'
+    ]
+    assert dims(query.graph.input[0]) == ['batch', 3, SIZE, SIZE]
+    assert dims(query.graph.output[0])[0] == 'batch'
+    assert dims(query.graph.input[-1]) == ['shots', SIZE, SIZE]
+    # stage 1's last block, all of stages 2-4
+    assert len(names) == 1 + sum(num_blocks[1:])
+
+
+def test_export_leaves_the_model_as_it_was(exported):
+    from dcama_mm.deploy import export_onnx
+    from dcama_mm.models.utils.fast_paths import fast_path_report
+    model = exported['model']
+    before = fast_path_report(model)
+    query, supports, masks = random_episode(1, 1, (SIZE, SIZE))
+    with torch.no_grad():
+        expected = model.predict_logits(query, supports, masks)
+    export_onnx(model, osp.join(exported['root'], 'again'), (SIZE, SIZE))
+    assert not any(m.training for m in model.modules())
+    assert fast_path_report(model) == before
+    assert 'window_reverse' not in {
+        k for m in model.modules() for k in vars(m)
+    }
+    with torch.no_grad():
+        assert torch.equal(model.predict_logits(query, supports, masks),
+                           expected)
+
+
+def test_traceable_window_reverse_equals_mmpretrain():
+    from mmpretrain.models.utils import ShiftWindowMSA
+    from dcama_mm.deploy import traceable_window_reverse
+    for batch, h, w, size in ((1, 8, 8, 2), (3, 12, 24, 4), (2, 6, 6, 6)):
+        windows = torch.randn(batch * (h // size) * (w // size), size, size,
+                              5)
+        assert torch.equal(traceable_window_reverse(windows, h, w, size),
+                           ShiftWindowMSA.window_reverse(windows, h, w, size))
+
+
+# ----------------------------------------------------------------------
+# bad input
+# ----------------------------------------------------------------------
+def test_checkpoint_of_another_model_is_refused(exported, tmp_path):
+    other = 'swin' if exported['backbone'] == 'r50' else 'r50'
+    _, checkpoint = _write_project(str(tmp_path), other)
+    tool = load_tool('deployment/pytorch2onnx.py')
+    with pytest.raises(ValueError) as info:
+        tool.main([exported['config'], checkpoint, str(tmp_path / 'o')])
+    message = str(info.value)
+    assert f'CHECKPOINT "{checkpoint}" does not fit the model of config ' \
+        f'{exported["config"]}' in message
+    assert 'missing: backbone.' in message and 'unexpected: ' in message
+    assert not (tmp_path / 'o').exists()
+
+
+def test_checkpoint_of_another_width_is_refused(exported, tmp_path):
+    state = torch.load(exported['checkpoint'], weights_only=False)
+    key = 'decode_head.mixers.2.2.weight'
+    state['state_dict'][key] = state['state_dict'][key][:, :1]
+    bad = str(tmp_path / 'bad.pth')
+    torch.save(state, bad)
+    tool = load_tool('deployment/pytorch2onnx.py')
+    with pytest.raises(ValueError, match=r'1 of another shape \(checkpoint '
+                       rf'vs model\): {key} \(2, 1, 3, 3\) vs '):
+        tool.main([exported['config'], bad, str(tmp_path / 'o')])
+    with pytest.raises(FileNotFoundError, match='CHECKPOINT: the file'):
+        tool.main([exported['config'], str(tmp_path / 'missing.pth'),
+                   str(tmp_path / 'o')])
+
+
+def test_unsupported_sizes_are_refused(exported, tmp_path):
+    from dcama_mm.deploy import ONNXFewShotPredictor, ONNXFewShotSegmentor
+    tool = load_tool('deployment/pytorch2onnx.py')
+    with pytest.raises(ValueError, match='--size 60 60: the ONNX export '
+                       'supports H and W that are positive multiples of 32'):
+        tool.main([exported['config'], exported['checkpoint'],
+                   str(tmp_path / 'o'), '--size', '60', '60'])
+    runtime = ONNXFewShotSegmentor(exported['out_dir'])
+    query, supports, masks = random_episode(1, 1, (96, 96))
+    with pytest.raises(ValueError, match='are 96x96 but the ONNX graphs in '
+                       '.* were exported for 64x64'):
+        runtime.encode_supports(supports[0], masks[0])
+    encoded = runtime.encode_supports(*[
+        t[0] for t in random_episode(1, 1, (SIZE, SIZE))[1:]])
+    with pytest.raises(ValueError, match='The query images are 96x96'):
+        runtime.predict_logits(query, encoded)
+    with pytest.raises(FileNotFoundError, match='OUT_DIR of tools/'
+                       'deployment/pytorch2onnx.py'):
+        ONNXFewShotPredictor(str(tmp_path / 'nothing'))
+
+
+def test_benchmark_tool_times_both_runtimes(exported):
+    tool = load_tool('deployment/benchmark_onnx.py')
+    rows = tool.main([exported['config'], '--size', str(SIZE), str(SIZE),
+                      '--shots', '1', '2', '--repeat', '1', '--warmup', '0',
+                      '--threads', '1', '--onnx-dir', exported['out_dir']])
+    assert [r['shots'] for r in rows] == [1, 2]
+    for row in rows:
+        assert row['pytorch_s'] > 0 and row['onnxruntime_s'] > 0

@@ -1,0 +1,57 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""Print the resolved config (mmseg's ``print_config.py``): ``_base_``
+files merged, ``--cfg-options`` applied.
+
+Examples::
+
+    python tools/misc/print_config.py configs/dcama_swinb_coco_fold0.py
+    python tools/misc/print_config.py CONFIG \\
+        --cfg-options test_dataloader.dataset.shots=5 --out resolved.py
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description='Print the resolved config')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override settings of the config, key=value, e.g. '
+        'test_dataloader.dataset.shots=5')
+    parser.add_argument(
+        '--out', help='also write the resolved config to this .py file')
+    return parser.parse_args(args)
+
+
+def main(args: Optional[Sequence[str]] = None) -> Config:
+    """Run the tool; returns the resolved config."""
+    opts = parse_args(args)
+    if not osp.isfile(opts.config):
+        raise FileNotFoundError(
+            f'config: the file "{opts.config}" does not exist.')
+    cfg = Config.fromfile(opts.config)
+    if opts.cfg_options is not None:
+        cfg.merge_from_dict(opts.cfg_options)
+    sys.stdout.write(f'Config:\n{cfg.pretty_text}\n')
+    if opts.out is not None:
+        if not opts.out.endswith('.py'):
+            raise ValueError(
+                f'--out: "{opts.out}" must be a .py file name.')
+        os.makedirs(osp.dirname(osp.abspath(opts.out)), exist_ok=True)
+        cfg.dump(opts.out)
+        sys.stdout.write(f'Resolved config written to '
+                         f'{osp.abspath(opts.out)}\n')
+    return cfg
+
+
+if __name__ == '__main__':
+    main()
