@@ -286,17 +286,8 @@ class BaseFewShotDataset(BaseDataset):
         ``len(dataset) == N`` a block is a training epoch (the
         :class:`~dcama_mm.datasets.EpisodeSampler` yields
         ``epoch * N + i``), so each epoch uses every record exactly once, in
-        a fresh order. The supports are drawn as in
-        :meth:`sample_episode_per_record`.
-
-        Args:
-            rng (np.random.Generator): The episode's own generator, seeded
-                with ``[seed, index]``.
-            index (int): The episode index.
-
-        Returns:
-            tuple: ``(class_id, query_record, support_records)``, as
-            :meth:`sample_episode`.
+        a fresh order. The supports are drawn, and the arguments and the
+        result are, as in :meth:`sample_episode_per_record`.
         """
         num = len(self._list_record_ids)
         block, pos = divmod(index, num)

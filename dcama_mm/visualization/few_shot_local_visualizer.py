@@ -186,20 +186,26 @@ class FewShotLocalVisualizer(Visualizer):
         panel = np.full((height, gap + cols * (cell + gap), 3), 255,
                         np.uint8)
         for k, (img, mask) in enumerate(zip(supports, support_masks)):
-            scale = cell / max(img.shape[:2])
-            th = max(int(round(img.shape[0] * scale)), 1)
-            tw = max(int(round(img.shape[1] * scale)), 1)
-            # drawn after shrinking, so that the mask's outline stays visible
-            thumb = self._overlay(
-                mmcv.imresize(img, (tw, th), interpolation='area'),
-                mmcv.imresize(
-                    np.asarray(mask, np.uint8), (tw, th),
-                    interpolation='nearest'), self.support_color)
+            thumb = self._thumbnail(img, mask, cell, self.support_color)
+            th, tw = thumb.shape[:2]
             row, col = k % rows, k // rows
             y0 = row * cell + (cell - th) // 2
             x0 = gap + col * (cell + gap) + (cell - tw) // 2
             panel[y0:y0 + th, x0:x0 + tw] = thumb
         return np.concatenate([canvas, panel], axis=1)
+
+    def _thumbnail(self, img: np.ndarray, mask: np.ndarray, cell: int,
+                   color: Color) -> np.ndarray:
+        """``img`` shrunk to fit a ``cell`` square, ``mask`` drawn after
+        shrinking (so that its outline stays visible)."""
+        scale = cell / max(img.shape[:2])
+        th = max(int(round(img.shape[0] * scale)), 1)
+        tw = max(int(round(img.shape[1] * scale)), 1)
+        return self._overlay(
+            mmcv.imresize(img, (tw, th), interpolation='area'),
+            mmcv.imresize(
+                np.asarray(mask, np.uint8), (tw, th),
+                interpolation='nearest'), color)
 
     def draw_label_map(self, query: np.ndarray, labels: np.ndarray,
                        classes: Sequence[str],
@@ -229,14 +235,8 @@ class FewShotLocalVisualizer(Visualizer):
         cell = max(height // max(len(classes), 1), 1)
         panel = np.full((height, cell, 3), 255, np.uint8)
         for n, ((img, mask), color) in enumerate(zip(supports, colors)):
-            scale = cell / max(img.shape[:2])
-            th = max(int(round(img.shape[0] * scale)), 1)
-            tw = max(int(round(img.shape[1] * scale)), 1)
-            thumb = self._overlay(
-                mmcv.imresize(img, (tw, th), interpolation='area'),
-                mmcv.imresize(
-                    np.asarray(mask, np.uint8), (tw, th),
-                    interpolation='nearest'), color)
+            thumb = self._thumbnail(img, mask, cell, color)
+            th, tw = thumb.shape[:2]
             y0 = n * cell + (cell - th) // 2
             panel[y0:y0 + th, (cell - tw) // 2:(cell - tw) // 2 + tw] = thumb
         picture = np.concatenate([canvas, panel], axis=1)

@@ -287,3 +287,25 @@ def save_mask(path: str, mask: np.ndarray) -> None:
     os.makedirs(osp.dirname(path) or '.', exist_ok=True)
     if not cv2.imwrite(path, mask.astype(np.uint8)):
         raise OSError(f'Cannot write {path!r}.')
+
+
+def one_object_image(class_id: int, size_range: Tuple[int, int],
+                     rng: np.random.Generator
+                     ) -> Tuple[np.ndarray, np.ndarray]:
+    """An image of one object of ``class_id`` on a random background.
+
+    Args:
+        class_id (int): The object's appearance (:func:`class_texture`).
+        size_range (tuple[int, int]): Range of the height and width.
+        rng (np.random.Generator): The random source.
+
+    Returns:
+        tuple: The RGB ``uint8`` image and the object's boolean mask.
+    """
+    h, w = (int(s) for s in rng.integers(
+        size_range[0], size_range[1] + 1, size=2))
+    img = random_background(h, w, rng)
+    (center, radius), = place_objects(h, w, 1, rng)
+    obj = random_blob(h, w, rng, center, radius)
+    paint(img, obj, class_texture(class_id, h, w, rng))
+    return img, obj

@@ -5,8 +5,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .common import (class_texture, paint, place_objects, random_background,
-                     random_blob, save_mask, save_rgb)
+from .common import one_object_image, save_mask, save_rgb
 
 
 def make_synthetic_class_folders(root: str,
@@ -43,12 +42,7 @@ def make_synthetic_class_folders(root: str,
         name = f'thing_{class_id:02d}'
         written[name] = []
         for n in range(1, images_per_class + 1):
-            h, w = (int(s) for s in rng.integers(
-                size_range[0], size_range[1] + 1, size=2))
-            img = random_background(h, w, rng)
-            (center, radius), = place_objects(h, w, 1, rng)
-            obj = random_blob(h, w, rng, center, radius)
-            paint(img, obj, class_texture(class_id, h, w, rng))
+            img, obj = one_object_image(class_id, size_range, rng)
             img_path = osp.join(root, name, f'{n}.jpg')
             save_rgb(img_path, img)
             save_mask(
