@@ -182,8 +182,7 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             FileNotFoundError: A support image or mask does not exist.
         """
         self._supports = load_support_set(
-            support_imgs, support_masks, self._load, self._rest,
-            self.collate_fn, self.model)
+            support_imgs, support_masks, self._load, self._rest, self.model)
         self._classes, self._support_sets = [], []
 
     # ------------------------------------------------------------------

@@ -95,8 +95,7 @@ class NWayInferenceMixin:
             try:
                 sets.append(
                     load_support_set(spec[0], spec[1], self._load,
-                                     self._rest, self.collate_fn,
-                                     self.model))
+                                     self._rest, self.model))
             except (ValueError, FileNotFoundError) as err:
                 raise type(err)(f'Class {name!r}: {err}') from err
             classes.append(name)

@@ -98,21 +98,20 @@ class SupportSet:
 
 def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
                      support_masks: Union[ImageType, Sequence[ImageType]],
-                     load: Callable, rest: Callable, collate_fn: Callable,
+                     load: Callable, rest: Callable,
                      model: nn.Module) -> SupportSet:
     """Load, check and encode a support set.
 
     The supports go through the test pipeline as one episode whose query is
     the first support (``load``: the pipeline up to its loading step;
-    ``rest``: the steps after it), then through the model's data
-    preprocessor and ``encode_supports``.
+    ``rest``: the steps after it), are normalised by the model's data
+    preprocessor (``normalize``) and encoded by ``encode_supports``.
 
     Args:
         support_imgs (str | np.ndarray | Sequence): K >= 1 support images.
         support_masks (str | np.ndarray | Sequence): Their binary masks.
         load (callable): The pipeline's steps up to its ``LoadEpisode``.
         rest (callable): Its steps after it.
-        collate_fn (callable): The collate function of the test loader.
         model (nn.Module): The few-shot segmentor.
 
     Returns:
@@ -171,13 +170,13 @@ def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
             logger='current',
             level=logging.WARNING)
     packed = rest(dict(episode))['data_samples']
-    data = model.data_preprocessor(
-        collate_fn([dict(inputs=packed.support_imgs[0],
-                         data_samples=packed.clone())]), False)
-    sample = data['data_samples'][0]
+    pre = model.data_preprocessor
     with torch.no_grad():
-        encoded = model.encode_supports(sample.support_imgs,
-                                        sample.support_masks)
+        # the data preprocessor's device move and normalisation, as for an
+        # episode's supports
+        encoded = model.encode_supports(
+            pre.normalize(pre.cast_data(packed.support_imgs)),
+            pre.cast_data(packed.support_masks))
     return SupportSet(
         names=names,
         paths=[s if isinstance(s, str) else None for s in sources],

@@ -1,6 +1,6 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Checks and plumbing of the episode tensors of :class:`FewShotSegmentor`."""
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from mmseg.utils import OptSampleList
@@ -64,6 +64,28 @@ def check_masks(support_imgs: Tensor, support_masks: Tensor) -> Tensor:
             f'match the support images: expected {expected} '
             '([B, K, H, W] at the image size).')
     return support_masks.to(support_imgs.dtype)
+
+
+def check_episode(query_imgs: Tensor, support_imgs: Optional[Tensor],
+                  support_masks: Optional[Tensor]) -> Tensor:
+    """Check a batch of episodes given as tensors; the masks as the
+    supports' dtype."""
+    if support_imgs is None or support_masks is None:
+        raise ValueError(
+            'predict_logits needs support_imgs and support_masks (or '
+            'supports from encode_supports).')
+    check_images('support_imgs', support_imgs, 5)
+    masks = check_masks(support_imgs, support_masks)
+    batch = query_imgs.shape[0]
+    if support_imgs.shape[0] != batch:
+        raise ValueError(f'Batch mismatch: {batch} query images but '
+                         f'{support_imgs.shape[0]} support sets.')
+    if support_imgs.shape[-2:] != query_imgs.shape[-2:]:
+        raise ValueError(
+            f'Query images are {tuple(query_imgs.shape[-2:])} but support '
+            f'images are {tuple(support_imgs.shape[-2:])}: resize them to '
+            'the same size.')
+    return masks
 
 
 def stack_supports(inputs: Tensor,

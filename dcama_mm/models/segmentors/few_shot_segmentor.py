@@ -16,8 +16,8 @@ from ..utils.cpu_workers import map_on_cpu_workers
 from ..utils.fast_paths import (FastPathMixin, refuse_removed_switches,
                                 set_fast_paths)
 from .episode_tensors import (check_backbone_and_head, check_encoded,
-                              check_images, check_masks, stack_supports,
-                              take_images)
+                              check_episode, check_images, check_masks,
+                              stack_supports, take_images)
 
 #: Keys of ``test_cfg`` the segmentor reads.
 TEST_CFG_KEYS = ('resize_to_original', )
@@ -226,24 +226,9 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
             check_encoded(supports, query_imgs)
             return self._head_on_encoded(
                 self.extract_feat(query_imgs), supports, batch)
-        else:
-            if support_imgs is None or support_masks is None:
-                raise ValueError(
-                    'predict_logits needs support_imgs and support_masks '
-                    '(or supports from encode_supports).')
-            check_images('support_imgs', support_imgs, 5)
-            masks = check_masks(support_imgs, support_masks)
-            if support_imgs.shape[0] != batch:
-                raise ValueError(
-                    f'Batch mismatch: {batch} query images but '
-                    f'{support_imgs.shape[0]} support sets.')
-            if support_imgs.shape[-2:] != query_imgs.shape[-2:]:
-                raise ValueError(
-                    f'Query images are {tuple(query_imgs.shape[-2:])} but '
-                    f'support images are {tuple(support_imgs.shape[-2:])}: '
-                    'resize them to the same size.')
-            query_feats, support_feats = self._encode_episodes(
-                query_imgs, support_imgs)
+        masks = check_episode(query_imgs, support_imgs, support_masks)
+        query_feats, support_feats = self._encode_episodes(
+            query_imgs, support_imgs)
         return self.decode_head((query_feats, support_feats, masks))
 
     def predict_logits_n_way(
