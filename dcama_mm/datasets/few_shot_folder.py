@@ -235,13 +235,12 @@ class FewShotFolderDataset(BaseFewShotDataset):
             for record in self._class_records(class_id)
         ]
 
-    def full_init(self) -> None:
-        """Load the records; one episode per image in test mode."""
-        if self._fully_initialized:
-            return
-        super().full_init()
-        if self.one_episode_per_image and self._num_episodes_cfg is None:
-            self.num_episodes = len(self._list_record_ids)
+    def default_num_episodes(self) -> int:
+        """One episode per image with ``one_episode_per_image``, else as
+        :meth:`BaseFewShotDataset.default_num_episodes`."""
+        if self.one_episode_per_image:
+            return len(self._list_record_ids)
+        return super().default_num_episodes()
 
     def sample_episode(self, rng: np.random.Generator,
                        index: int) -> Tuple[int, int, List[int]]:
