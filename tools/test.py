@@ -37,6 +37,7 @@ if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
 from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
+from dcama_mm.engine.hooks import configure_checkpoint_loading  # noqa: E402
 from dcama_mm.evaluation import (format_seed_table,  # noqa: E402
                                  summarize_seed_metrics)
 
@@ -95,6 +96,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg = launch.load_tool_config(args)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    configure_checkpoint_loading(cfg, testing=True)  # refuse a misfit
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
     if args.seeds is not None:

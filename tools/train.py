@@ -22,6 +22,7 @@ if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
     sys.path.append(_ROOT)
 
 from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
+from dcama_mm.engine.hooks import configure_checkpoint_loading  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -38,6 +39,12 @@ def parse_args() -> argparse.Namespace:
         const='auto',
         help='resume training: from the latest checkpoint in the work dir '
         'when no path is given, else from the given checkpoint')
+    parser.add_argument(
+        '--load-partial',
+        action='store_true',
+        help='fine-tune from checkpoints that fit the model only in part '
+        '(load_from, the backbone\'s Pretrained init_cfg): load what fits '
+        'and log the rest (default: refuse them; docs/checkpoints.md)')
     parser.add_argument(
         '--amp', action='store_true',
         help='enable automatic-mixed-precision training (needs a GPU)')
@@ -73,6 +80,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    configure_checkpoint_loading(cfg, partial=args.load_partial)
     return cfg
 
 

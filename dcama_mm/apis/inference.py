@@ -7,8 +7,9 @@ from typing import Optional, Union
 import torch.nn as nn
 from mmengine.config import Config
 from mmengine.logging import print_log
-from mmengine.runner import load_checkpoint
 from mmseg.apis import init_model as mmseg_init_model
+
+from ..models.utils.checkpoint_checks import load_fitting_checkpoint
 
 ConfigLike = Union[str, Path, Config]
 
@@ -26,6 +27,12 @@ def _load_config(config: ConfigLike) -> Config:
         return copy.deepcopy(config)
     raise TypeError('config must be a filename or a Config object, got '
                     f'{type(config).__name__}.')
+
+
+def _config_name(config: Config) -> Optional[str]:
+    """The file a config was read from, for messages (None if built in
+    code)."""
+    return getattr(config, 'filename', None) or None
 
 
 def init_model(config: ConfigLike,
@@ -47,8 +54,10 @@ def init_model(config: ConfigLike,
             checkpoint or the output of
             ``tools/model_converters/dcama2mmseg.py``). When given, the
             backbone's ``init_cfg`` (its ImageNet weights file) is dropped,
-            since the checkpoint holds the backbone. Defaults to None
-            (random head weights, nothing loaded).
+            since the checkpoint holds the backbone. It must fit the model
+            strictly: every weight present with its shape and no other key
+            (see :mod:`dcama_mm.models.utils.checkpoint_checks`). Defaults
+            to None (random head weights, nothing loaded).
         device (str): Device to put the model on. Defaults to 'cpu'.
         cfg_options (dict, optional): Options merged into the config, as
             ``--cfg-options`` of the tools. Defaults to None.
@@ -57,6 +66,13 @@ def init_model(config: ConfigLike,
         nn.Module: The segmentor in eval mode, with ``cfg`` set to the
         config and ``dataset_meta`` taken from the checkpoint's
         ``meta.dataset_meta`` when present.
+
+    Raises:
+        FileNotFoundError: If the config or the checkpoint does not exist.
+        NotACheckpointError: If ``checkpoint`` is not a PyTorch checkpoint.
+        CheckpointMismatchError: If it does not fit the config's model (a
+            message with the checkpoint, the config and a few missing,
+            unexpected or mis-shaped keys).
     """
     config = _load_config(config)
     if cfg_options is not None:
@@ -73,7 +89,8 @@ def init_model(config: ConfigLike,
     # which is therefore a copy.
     model = mmseg_init_model(copy.deepcopy(config), device=device)
     if checkpoint is not None:
-        loaded = load_checkpoint(model, checkpoint, map_location='cpu')
+        loaded = load_fitting_checkpoint(
+            model, checkpoint, _config_name(config), map_location='cpu')
         dataset_meta = loaded.get('meta', {}).get('dataset_meta')
         if dataset_meta is not None:
             model.dataset_meta = dataset_meta

@@ -16,6 +16,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from mmseg.registry import MODELS
+from ..models.utils.checkpoint_files import check_checkpoint_file
 
 #: Keys of a dataset config that name a directory / a file (relative paths
 #: are joined with ``data_root``, as mmengine's ``BaseDataset`` does).
@@ -201,7 +202,8 @@ def _pretrained_checkpoints(cfg: Any,
 
 
 def check_checkpoint(path: Optional[str], option: str) -> None:
-    """Check that a checkpoint file exists (URLs are not checked).
+    """Check that a checkpoint file exists and is a PyTorch checkpoint
+    (URLs are not checked; nothing is unpickled).
 
     Args:
         path (str, optional): The checkpoint path; None is accepted.
@@ -209,6 +211,8 @@ def check_checkpoint(path: Optional[str], option: str) -> None:
 
     Raises:
         FileNotFoundError: If a local checkpoint file does not exist.
+        NotACheckpointError: If it is not a PyTorch checkpoint (a text
+            file, random bytes, a truncated zip archive).
     """
     if not path or _is_remote(path):
         return
@@ -220,6 +224,7 @@ def check_checkpoint(path: Optional[str], option: str) -> None:
         'Download or convert it (see the README and '
         'tools/model_converters/) or give another path.',
         resolved=True)
+    check_checkpoint_file(path, option)
 
 
 def check_train_config(cfg: Config) -> None:

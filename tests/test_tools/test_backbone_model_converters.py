@@ -150,7 +150,7 @@ def test_bad_sources(tmp_path, tool_name):
         tool.main([str(tmp_path / 'missing.pth'), str(tmp_path / 'o.pth')])
     junk = tmp_path / 'junk.pth'
     junk.write_text('not a checkpoint')
-    with pytest.raises(SystemExit, match='cannot be read'):
+    with pytest.raises(SystemExit, match='is not a PyTorch checkpoint'):
         tool.main([str(junk), str(tmp_path / 'o.pth')])
     other = tmp_path / 'other.pth'
     torch.save({'state_dict': {'foo.weight': torch.zeros(1)}}, other)

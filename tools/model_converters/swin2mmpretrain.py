@@ -8,10 +8,15 @@ from; state dict under ``model``). Output: a checkpoint
 ``BlockFeatureSwin(init_cfg=dict(type='Pretrained', checkpoint=DST))`` loads
 with no missing or unexpected keys.
 
+The size is read from the keys (embedding width, blocks per stage, heads,
+window) and printed; another size than ``--arch`` is refused when it is
+given. The output's ``meta`` records it.
+
 Example:
     python tools/model_converters/swin2mmpretrain.py \\
         swin_base_patch4_window12_384_22kto1k.pth \\
-        checkpoints/swin_base_patch4_window12_384_22kto1k_mmpretrain.pth
+        checkpoints/swin_base_patch4_window12_384_22kto1k_mmpretrain.pth \\
+        --arch base
 """
 from typing import List, Optional
 
@@ -19,7 +24,8 @@ from dcama_mm.models.utils.converter_cli import run_weight_converter
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    args, weights, converted = run_weight_converter('swin2mmpretrain', argv)
+    args, weights, converted, _ = run_weight_converter(
+        'swin2mmpretrain', argv)
     print(f'Converted {len(converted)} of {len(weights)} tensors of '
           f'{args.src} (dropped {len(weights) - len(converted)}: '
           f'index/mask buffers, final norm, head) and wrote {args.dst}')

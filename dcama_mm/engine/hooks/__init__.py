@@ -1,4 +1,9 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
+from .checkpoint_fit_hook import (CheckpointFitHook,
+                                  configure_checkpoint_loading)
 from .few_shot_visualization_hook import FewShotVisualizationHook
 
-__all__ = ['FewShotVisualizationHook']
+__all__ = [
+    'CheckpointFitHook', 'FewShotVisualizationHook',
+    'configure_checkpoint_loading'
+]

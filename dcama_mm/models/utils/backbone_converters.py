@@ -11,14 +11,30 @@ to the other; they never change the dict they are given.
 """
 import re
 from collections import OrderedDict
-from typing import Callable, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
 __all__ = [
     'convert_official_swin', 'convert_torchvision_resnet',
-    'detect_backbone_layout'
+    'detect_backbone_layout', 'describe_resnet', 'describe_official_swin'
 ]
+
+#: (block type, blocks per stage) -> ResNet depth, as in torchvision.
+RESNET_DEPTHS: Dict[Tuple[str, Tuple[int, ...]], int] = {
+    ('BasicBlock', (2, 2, 2, 2)): 18,
+    ('BasicBlock', (3, 4, 6, 3)): 34,
+    ('Bottleneck', (3, 4, 6, 3)): 50,
+    ('Bottleneck', (3, 4, 23, 3)): 101,
+    ('Bottleneck', (3, 8, 36, 3)): 152,
+}
+#: Swin Transformer sizes: name -> (embed_dims, depths, num_heads).
+SWIN_ARCHS: Dict[str, Tuple[int, Tuple[int, ...], Tuple[int, ...]]] = {
+    'tiny': (96, (2, 2, 6, 2), (3, 6, 12, 24)),
+    'small': (96, (2, 2, 18, 2), (3, 6, 12, 24)),
+    'base': (128, (2, 2, 18, 2), (4, 8, 16, 32)),
+    'large': (192, (2, 2, 18, 2), (6, 12, 24, 48)),
+}
 
 # official Swin key (after 'layers.{i}.' / 'blocks.{j}.') -> mmpretrain key
 _SWIN_RULES: List[Tuple[str, str]] = [
@@ -102,6 +118,86 @@ def detect_backbone_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
         'Transformer layout (patch_embed.proj.*, layers.N.blocks.M.*) or the '
         'torchvision/TIMM ResNet layout (conv1.*, bn1.*, layerN.M.*); got '
         f'keys such as {sample}.{hint}')
+
+
+def _blocks_per_stage(keys, pattern: str) -> Tuple[int, ...]:
+    """Blocks per stage from keys matching ``pattern`` (groups: stage,
+    block)."""
+    found: Dict[int, set] = {}
+    for key in keys:
+        match = re.match(pattern, key)
+        if match:
+            found.setdefault(int(match.group(1)), set()).add(
+                int(match.group(2)))
+    return tuple(len(found[stage]) for stage in sorted(found))
+
+
+def describe_resnet(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """The architecture of torchvision-layout ResNet weights, from the keys.
+
+    Args:
+        state_dict (Mapping[str, torch.Tensor]): ResNet weights
+            (``conv1.*``, ``layerN.M.*``).
+
+    Returns:
+        dict: ``block`` (``'Bottleneck'`` when the blocks have a
+        ``conv3``, else ``'BasicBlock'``), ``num_blocks`` (per stage),
+        ``depth`` (18, 34, 50, 101, 152, or None for another count),
+        ``stem_channels`` (output channels of ``conv1``) and a ``name``
+        such as ``'ResNet-50'``.
+    """
+    num_blocks = _blocks_per_stage(state_dict, r'^layer([1-4])\.(\d+)\.')
+    block = 'Bottleneck' if any(
+        k.endswith('.conv3.weight') for k in state_dict) else 'BasicBlock'
+    depth = RESNET_DEPTHS.get((block, num_blocks))
+    conv1 = state_dict.get('conv1.weight')
+    stem = int(conv1.shape[0]) if isinstance(conv1, torch.Tensor) else None
+    name = f'ResNet-{depth}' if depth else (
+        f'a ResNet of {block}s {num_blocks}')
+    return dict(
+        block=block,
+        num_blocks=num_blocks,
+        depth=depth,
+        stem_channels=stem,
+        name=name)
+
+
+def describe_official_swin(state_dict: Mapping[str, torch.Tensor]) -> dict:
+    """The architecture of official Swin Transformer weights, from the keys.
+
+    Args:
+        state_dict (Mapping[str, torch.Tensor]): Official Swin weights
+            (``patch_embed.proj.*``, ``layers.N.blocks.M.*``).
+
+    Returns:
+        dict: ``embed_dims``, ``depths``, ``num_heads`` (per stage, from
+        the bias tables), ``window_size``, ``arch`` (``'tiny'``,
+        ``'small'``, ``'base'``, ``'large'``, or None for another size) and
+        a ``name`` such as ``'Swin-B (embed_dims 128, depths (2, 2, 18, 2),
+        window 12)'``.
+    """
+    proj = state_dict['patch_embed.proj.weight']
+    embed_dims = int(proj.shape[0])
+    depths = _blocks_per_stage(state_dict, r'^layers\.(\d+)\.blocks\.(\d+)\.')
+    heads, window = [], None
+    for stage in range(len(depths)):
+        table = state_dict.get(f'layers.{stage}.blocks.0.attn.'
+                               'relative_position_bias_table')
+        if isinstance(table, torch.Tensor) and table.dim() == 2:
+            heads.append(int(table.shape[1]))
+            window = (round(table.shape[0]**0.5) + 1) // 2
+    num_heads = tuple(heads)
+    arch = next((name for name, (dims, d, h) in SWIN_ARCHS.items()
+                 if (dims, d, h) == (embed_dims, depths, num_heads)), None)
+    size = f'Swin-{arch[0].upper()}' if arch else 'a Swin Transformer'
+    return dict(
+        embed_dims=embed_dims,
+        depths=depths,
+        num_heads=num_heads,
+        window_size=window,
+        arch=arch,
+        name=f'{size} (embed_dims {embed_dims}, depths {depths}, '
+        f'window {window})')
 
 
 def _convert(state_dict: Mapping[str, torch.Tensor], layout: str,

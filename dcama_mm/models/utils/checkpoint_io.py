@@ -16,9 +16,12 @@ from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import torch
 
+from .checkpoint_files import check_checkpoint_file, pickled_strings
+
 __all__ = [
     'converter_arg_parser', 'load_state_dict_file', 'check_output_path',
-    'save_checkpoint_file', 'convert_checkpoint_file'
+    'save_checkpoint_file', 'convert_checkpoint_file',
+    'is_dcama_mm_checkpoint', 'AlreadyDCAMAMMError'
 ]
 
 _WRAPPER_KEYS = ('model', 'state_dict')
@@ -44,6 +47,45 @@ def converter_arg_parser(description: str,
     return parser
 
 
+class AlreadyDCAMAMMError(ValueError):
+    """A file given to a converter is a dcama_mm checkpoint already."""
+
+
+def is_dcama_mm_checkpoint(keys) -> bool:
+    """Whether state-dict keys are those of a dcama_mm ``FewShotSegmentor``
+    (``backbone.*`` and ``decode_head.attentions.*``)."""
+    keys = [k for k in keys if isinstance(k, str)]
+    return any(k.startswith('backbone.') for k in keys) and any(
+        k.startswith('decode_head.attentions.') for k in keys)
+
+
+def _already_dcama_mm(path: str) -> AlreadyDCAMAMMError:
+    return AlreadyDCAMAMMError(
+        f'{path} is already a dcama_mm checkpoint: nothing to convert. Use '
+        'it directly: tools/test.py CONFIG CHECKPOINT, tools/infer.py, '
+        'init_model(CONFIG, CHECKPOINT).')
+
+
+def _unreadable(path: str, exc: Exception) -> ValueError:
+    """The error for a ``torch.save`` file ``weights_only`` cannot load."""
+    try:
+        unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    except Exception:  # not a zip archive torch can list
+        unsafe = []
+    if unsafe and is_dcama_mm_checkpoint(pickled_strings(path)):
+        return _already_dcama_mm(path)
+    if unsafe:
+        return ValueError(
+            f'{path} pickles Python objects besides tensors (e.g. '
+            f'{", ".join(unsafe[:3])}), which the converters do not load '
+            '(only tensors are, weights_only=True); give the released '
+            'weights file (a dict of tensors).')
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ''
+    return ValueError(f'{path} is not a readable PyTorch checkpoint '
+                      f'({type(exc).__name__}: {first[:200]}); it may be '
+                      'damaged: download it again.')
+
+
 def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
     """Read the state dict of a checkpoint file.
 
@@ -61,16 +103,22 @@ def load_state_dict_file(path: str) -> Dict[str, torch.Tensor]:
 
     Raises:
         FileNotFoundError: If ``path`` is not a file.
-        ValueError: If it is not a PyTorch checkpoint holding a dict.
+        NotACheckpointError: If it is not a PyTorch checkpoint (a text
+            file, other bytes, a truncated archive).
+        AlreadyDCAMAMMError: If it is a checkpoint written by dcama_mm's
+            Runner (nothing to convert).
+        ValueError: If it pickles objects other than tensors, or holds no
+            dict.
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'{path} does not exist: pass the path of '
                                 'the downloaded checkpoint.')
+    check_checkpoint_file(
+        path, advice='Pass the downloaded weights file (.pth).')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as exc:  # torch raises several types here
-        raise ValueError(f'{path} cannot be read as a PyTorch checkpoint '
-                         f'of tensors: {exc}') from exc
+        raise _unreadable(path, exc) from exc
     if not isinstance(ckpt, dict):
         raise ValueError(f'{path} holds a {type(ckpt).__name__}, not a state '
                          'dict.')
@@ -121,7 +169,8 @@ def convert_checkpoint_file(
     convert: Callable[[Mapping[str, torch.Tensor]], Mapping[str,
                                                             torch.Tensor]],
     meta: Optional[dict] = None,
-    force: bool = False
+    force: bool = False,
+    inspect: Optional[Callable[[Mapping[str, torch.Tensor]], dict]] = None
 ) -> Tuple[Dict[str, torch.Tensor], Mapping[str, torch.Tensor]]:
     """Read ``src``, convert its state dict and write ``dst``.
 
@@ -138,6 +187,10 @@ def convert_checkpoint_file(
         meta (dict, optional): Stored in the output's ``meta`` after
             ``converted_from`` (the file name of ``src``). Defaults to None.
         force (bool): Whether ``dst`` may be overwritten. Defaults to False.
+        inspect (Callable, optional): Called with the source state dict
+            after ``convert`` accepted it; returns what to add to ``meta``
+            (e.g. the detected depth) or raises ``ValueError`` (e.g. another
+            depth than the user asked for). Defaults to None.
 
     Returns:
         tuple[dict, Mapping]: The source and the converted state dicts.
@@ -150,10 +203,13 @@ def convert_checkpoint_file(
     """
     check_output_path(dst, force)
     weights = load_state_dict_file(src)
+    if is_dcama_mm_checkpoint(weights):
+        raise _already_dcama_mm(src)
     try:
         converted = convert(weights)
+        found = inspect(weights) if inspect is not None else {}
     except ValueError as exc:
         raise ValueError(f'{src}: {exc}') from exc
-    meta = {'converted_from': osp.basename(src), **(meta or {})}
+    meta = {'converted_from': osp.basename(src), **(meta or {}), **found}
     save_checkpoint_file(converted, dst, meta=meta)
     return weights, converted

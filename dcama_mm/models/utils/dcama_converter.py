@@ -17,6 +17,7 @@ import torch
 from .backbone_converters import (convert_official_swin,
                                   convert_torchvision_resnet,
                                   detect_backbone_layout)
+from .checkpoint_io import AlreadyDCAMAMMError, is_dcama_mm_checkpoint
 
 __all__ = ['convert_dcama_checkpoint', 'inspect_dcama_checkpoint']
 
@@ -77,6 +78,11 @@ def _split(checkpoint: Mapping) -> Tuple[Dict[str, torch.Tensor], Dict[
         else:
             other.append(key)
     missing = [k for k in _HEAD_REQUIRED if k not in head]
+    if other and not backbone and is_dcama_mm_checkpoint(state_dict):
+        raise AlreadyDCAMAMMError(
+            'already a dcama_mm checkpoint (keys backbone.*, '
+            'decode_head.*): nothing to convert. Use it directly: '
+            'tools/test.py CONFIG CHECKPOINT, init_model(CONFIG, CHECKPOINT).')
     if other or not backbone or missing:
         keys = sorted(state_dict)[:5]
         if any(k.startswith(('backbone.', 'decode_head.')) for k in keys):
