@@ -9,12 +9,14 @@ import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
+from ..utils.checks import strict_arguments
 from .episode_schemes import EpisodeSchemesMixin
 
 #: Value of ignored pixels in the query mask (PASCAL boundaries).
 IGNORE_INDEX = 255
 
 
+@strict_arguments
 class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
     """Base class of episodic few-shot segmentation datasets.
 

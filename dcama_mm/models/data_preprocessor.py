@@ -4,10 +4,12 @@ from typing import Any, Dict, Optional, Sequence
 import torch
 from mmengine.model import ImgDataPreprocessor
 from mmseg.registry import MODELS
+from ..utils.checks import strict_arguments
 from torch import Tensor
 
 
 @MODELS.register_module()
+@strict_arguments
 class FewShotDataPreProcessor(ImgDataPreprocessor):
     """Normalise the query images and the support images of episodes.
 

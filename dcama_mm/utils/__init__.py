@@ -1,7 +1,10 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
-from .checks import check_choice
+from .checks import (UnknownOptionError, check_arguments, check_choice,
+                     check_keys, strict_arguments)
 from .compat import load_local_checkpoint, register_trusted_local_loader
 
 __all__ = [
-    'check_choice', 'load_local_checkpoint', 'register_trusted_local_loader'
+    'UnknownOptionError', 'check_arguments', 'check_choice', 'check_keys',
+    'strict_arguments', 'load_local_checkpoint',
+    'register_trusted_local_loader'
 ]

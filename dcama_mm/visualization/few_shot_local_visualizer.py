@@ -13,11 +13,13 @@ from mmseg.registry import VISUALIZERS
 from mmseg.structures import SegDataSample
 
 from .vis_utils import episode_iou, to_mask
+from ..utils.checks import strict_arguments
 
 Color = Tuple[int, int, int]
 
 
 @VISUALIZERS.register_module()
+@strict_arguments
 class FewShotLocalVisualizer(Visualizer):
     """Visualizer of few-shot segmentation episodes.
 

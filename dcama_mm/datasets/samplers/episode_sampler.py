@@ -5,9 +5,11 @@ from typing import Iterator, Optional, Sized
 from mmengine.dataset import DefaultSampler
 
 from mmseg.registry import DATA_SAMPLERS
+from ...utils.checks import strict_arguments
 
 
 @DATA_SAMPLERS.register_module()
+@strict_arguments
 class EpisodeSampler(DefaultSampler):
     """Yield episode indices of a :class:`BaseFewShotDataset`, split over
     ranks.

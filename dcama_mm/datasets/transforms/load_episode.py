@@ -10,6 +10,7 @@ from mmengine import fileio
 
 from mmseg.registry import TRANSFORMS
 from .binary_mask import to_binary_mask
+from ...utils.checks import strict_arguments
 
 Source = Union[str, Path, np.ndarray]
 
@@ -26,6 +27,7 @@ def _read_bytes(path: str, backend_args: Optional[dict], what: str) -> bytes:
 
 
 @TRANSFORMS.register_module()
+@strict_arguments
 class LoadEpisode(BaseTransform):
     """Load the query and support images and masks of an episode.
 

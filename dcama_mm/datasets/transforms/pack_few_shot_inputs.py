@@ -9,6 +9,7 @@ from mmengine.structures import PixelData
 
 from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
+from ...utils.checks import strict_arguments
 
 IGNORE_INDEX = 255
 
@@ -19,6 +20,7 @@ def _img_to_tensor(img: np.ndarray) -> torch.Tensor:
 
 
 @TRANSFORMS.register_module()
+@strict_arguments
 class PackFewShotInputs(BaseTransform):
     """Pack an episode for :class:`FewShotDataPreProcessor`.
 

@@ -7,6 +7,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
+from ...utils.checks import strict_arguments
 
 
 def as_size_pair(size: Union[int, Sequence[int]], name: str,
@@ -30,6 +31,7 @@ def as_size_pair(size: Union[int, Sequence[int]], name: str,
 
 
 @TRANSFORMS.register_module()
+@strict_arguments
 class ResizeEpisode(BaseTransform):
     """Resize the query and the supports of an episode to one fixed size.
 

@@ -15,9 +15,11 @@ from mmseg.registry import HOOKS
 from mmseg.structures import SegDataSample
 
 from ...visualization.few_shot_local_visualizer import FewShotLocalVisualizer
+from ...utils.checks import strict_arguments
 
 
 @HOOKS.register_module()
+@strict_arguments
 class FewShotVisualizationHook(Hook):
     """Draw test (and validation) episodes with
     :class:`~dcama_mm.visualization.FewShotLocalVisualizer`.

@@ -22,6 +22,7 @@ from mmseg.registry import METRICS
 from .few_shot_iou import (AREA_KEYS, ArrayLike, accumulate_class_areas,
                            bootstrap_std_error, few_shot_iou,
                            intersect_and_union_fb)
+from ...utils.checks import strict_arguments
 
 __all__ = [
     'AREA_KEYS', 'FewShotIoUMetric', 'accumulate_class_areas',
@@ -30,6 +31,7 @@ __all__ = [
 
 
 @METRICS.register_module()
+@strict_arguments
 class FewShotIoUMetric(BaseMetric):
     """Few-shot segmentation metric: mIoU and FB-IoU over a fold's classes.
 

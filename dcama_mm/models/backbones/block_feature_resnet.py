@@ -6,8 +6,10 @@ from mmpretrain.models import ResNet
 from mmpretrain.models.backbones.resnet import Bottleneck
 
 from mmseg.registry import MODELS
-from ..utils.fast_paths import FastPathMixin, refuse_removed_switches
+from ..utils.fast_paths import (REMOVED_SWITCHES, FastPathMixin,
+                                refuse_removed_switches)
 from .frozen_backbone_mixin import FrozenBackboneMixin
+from ...utils.checks import strict_arguments
 
 # options of ResNet that BlockFeatureResNet decides itself
 _FIXED_OPTIONS = ('out_indices', 'num_stages')
@@ -28,6 +30,7 @@ def _bottleneck_pre_relu(block: Bottleneck, x: torch.Tensor) -> torch.Tensor:
 
 
 @MODELS.register_module()
+@strict_arguments(ignore=REMOVED_SWITCHES)
 class BlockFeatureResNet(FastPathMixin, FrozenBackboneMixin, ResNet):
     """ResNet returning the output of every bottleneck, for DCAMA.
 

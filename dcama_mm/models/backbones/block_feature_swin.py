@@ -9,8 +9,9 @@ from mmpretrain.models.utils import WindowMSA, resize_pos_embed
 from mmseg.registry import MODELS
 from ..layers.onednn_linear import CONVERTIBLE_LINEARS, FastLinear
 from ..layers.sdpa_window_msa import use_sdpa_window_attention
-from ..utils.fast_paths import refuse_removed_switches
+from ..utils.fast_paths import REMOVED_SWITCHES, refuse_removed_switches
 from .frozen_backbone_mixin import FrozenBackboneMixin
+from ...utils.checks import strict_arguments
 
 _ARCH_KEYS = frozenset({'embed_dims', 'depths', 'num_heads'})
 # options of SwinTransformer that BlockFeatureSwin decides itself
@@ -45,6 +46,7 @@ def _check_arch(arch: Union[str, dict]) -> None:
 
 
 @MODELS.register_module()
+@strict_arguments(ignore=REMOVED_SWITCHES)
 class BlockFeatureSwin(FrozenBackboneMixin, SwinTransformer):
     """Swin Transformer returning the output of every block, for DCAMA.
 

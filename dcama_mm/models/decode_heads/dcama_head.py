@@ -11,7 +11,9 @@ from mmseg.utils import ConfigType, OptMultiConfig
 from torch import Tensor
 
 from ..layers import DCAMAAttention, SinusoidalPositionalEncoding
-from ..utils.fast_paths import FastPathMixin, refuse_removed_switches
+from ..utils.fast_paths import (REMOVED_SWITCHES, FastPathMixin,
+                                refuse_removed_switches)
+from ...utils.checks import strict_arguments
 
 BlockFeatures = Tuple[List[Tensor], List[Tensor], List[Tensor], List[Tensor]]
 
@@ -97,6 +99,7 @@ def _conv3x3_of_up_and_skip(conv: nn.Conv2d, low: Tensor,
 
 
 @MODELS.register_module()
+@strict_arguments(ignore=REMOVED_SWITCHES)
 class DCAMAHead(FastPathMixin, BaseDecodeHead):
     """Dense Cross-query-and-support Attention weighted Mask Aggregation head.
 

@@ -13,17 +13,22 @@ from torch import Tensor
 
 from ...structures import BlockFeatures, EncodedSupports
 from ..utils.cpu_workers import map_on_cpu_workers
-from ..utils.fast_paths import (FastPathMixin, refuse_removed_switches,
+from ..utils.fast_paths import (REMOVED_SWITCHES, FastPathMixin,
+                                refuse_removed_switches,
                                 set_fast_paths)
 from .episode_tensors import (check_backbone_and_head, check_encoded,
                               check_episode, check_images, check_masks,
                               stack_supports, take_images)
+from ...utils.checks import check_keys, strict_arguments
 
-#: Keys of ``test_cfg`` the segmentor reads.
+#: Keys of ``test_cfg`` the segmentor reads (of ``train_cfg``: none).
 TEST_CFG_KEYS = ('resize_to_original', )
+TRAIN_CFG_NOTE = ('The segmentor reads no model.train_cfg key (the '
+                  'training loop is the top-level train_cfg).')
 
 
 @MODELS.register_module()
+@strict_arguments(ignore=REMOVED_SWITCHES)
 class FewShotSegmentor(FastPathMixin, BaseSegmentor):
     """Few-shot segmentor: frozen block-feature backbone + few-shot head.
 
@@ -49,11 +54,11 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         decode_head (dict): Head config.
         data_preprocessor (dict, optional): Data preprocessor config.
             Defaults to None.
-        train_cfg (dict, optional): Unused, kept for mmseg compatibility.
-            Defaults to None.
+        train_cfg (dict, optional): Unused, kept for mmseg compatibility:
+            None or empty (a key raises). Defaults to None.
         test_cfg (dict, optional): ``resize_to_original`` (bool): predict at
-            each sample's ``ori_shape`` instead of the network size.
-            Defaults to None (network size).
+            each sample's ``ori_shape`` instead of the network size (another
+            key raises). Defaults to None (network size).
         fast_paths (bool, optional): Turn every fast path of the model on
             or off (:mod:`dcama_mm.models.utils.fast_paths`). Defaults to
             None: the environment's choice (``DCAMA_MM_FAST_PATHS``, on
@@ -84,9 +89,10 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
         refuse_removed_switches('FewShotSegmentor', kwargs)
-        if kwargs:
-            raise TypeError('FewShotSegmentor got unexpected arguments '
-                            f'{sorted(kwargs)}.')
+        check_keys('FewShotSegmentor', 'model.train_cfg key',
+                   train_cfg or {}, (), TRAIN_CFG_NOTE)
+        check_keys('FewShotSegmentor', 'model.test_cfg key', test_cfg or {},
+                   TEST_CFG_KEYS)
         value = cpu_parallel_images
         if value is not None and (not isinstance(value, int)
                                   or isinstance(value, bool) or value < 1):
@@ -114,11 +120,6 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         self.out_channels = self.decode_head.out_channels
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
-        unknown = sorted(set(self.test_cfg) - set(TEST_CFG_KEYS))
-        if unknown:
-            raise ValueError(
-                f'FewShotSegmentor: unknown test_cfg keys {unknown}; the '
-                f'keys are {list(TEST_CFG_KEYS)}.')
         self.cpu_parallel_images = cpu_parallel_images
         if fast_paths is not None:
             set_fast_paths(self, fast_paths)
