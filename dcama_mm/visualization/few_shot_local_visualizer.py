@@ -274,6 +274,19 @@ class FewShotLocalVisualizer(Visualizer):
     # ------------------------------------------------------------------
     # mmengine's Visualizer interface
     # ------------------------------------------------------------------
+    # mmengine's ``dataset_meta`` is master-only: on the other ranks of a
+    # distributed test the setter did nothing and the getter gave None, so
+    # their pictures were named and titled by class index. Every rank draws
+    # its own episodes, so every rank keeps the metainfo.
+    @property
+    def dataset_meta(self) -> Optional[dict]:
+        """The dataset's metainfo (``classes``), on every rank."""
+        return self._dataset_meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, dataset_meta: Optional[dict]) -> None:
+        self._dataset_meta = dataset_meta
+
     def class_name(self, class_id: Optional[int]) -> str:
         """Class name from ``dataset_meta['classes']`` (or the id)."""
         if class_id is None:

@@ -54,6 +54,23 @@ class EpisodeSampler(DefaultSampler):
         self.seed = seed
         self.train = train
 
+    def global_position(self, position: int) -> Optional[int]:
+        """Where this rank's ``position``-th index of an epoch stands in the
+        1-process order.
+
+        Args:
+            position (int): 0 for the first index this rank yields in an
+                epoch, 1 for the next, ...
+
+        Returns:
+            int | None: The position ``i`` in ``0..len(dataset)-1`` (in
+            testing, the episode index), or None for a padding index (a
+            repeat of an episode another rank loads, dropped by mmengine's
+            result collection).
+        """
+        pos = self.rank + int(position) * self.world_size
+        return pos if pos < len(self.dataset) else None
+
     def __iter__(self) -> Iterator[int]:
         """Iterate over this rank's episode indices of the current epoch."""
         offset = self.epoch * len(self.dataset) if self.train else 0

@@ -1,7 +1,7 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Draw few-shot episodes during validation and testing."""
 import os.path as osp
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import mmcv
 import numpy as np
@@ -34,6 +34,11 @@ class FewShotVisualizationHook(Hook):
 
     In validation, the first episode of every ``interval``-th batch is drawn
     to the backends; in testing every ``interval``-th episode is drawn.
+    In a distributed test each rank draws its own episodes; with an
+    :class:`~dcama_mm.datasets.EpisodeSampler` the episodes drawn are the
+    same on any number of processes (``interval`` and ``max_episodes``
+    count in the 1-process order) and the padding that evens out the ranks
+    (a repeat of another rank's episode) is not drawn.
 
     Args:
         draw (bool): Whether to draw at all. Defaults to False.
@@ -44,7 +49,7 @@ class FewShotVisualizationHook(Hook):
         show_dir (str, optional): Directory for the test pictures, relative
             to ``work_dir/<timestamp>`` unless absolute. Defaults to None.
         max_episodes (int, optional): Draw at most this many test episodes
-            (per process). Defaults to None (all).
+            (in all). Defaults to None (all).
         backend_args (dict, optional): File backend arguments to read
             images. Defaults to None.
     """
@@ -167,11 +172,12 @@ class FewShotVisualizationHook(Hook):
         """Draw every ``interval``-th test episode of the batch."""
         if not self.draw:
             return
+        position = _global_position(runner.test_dataloader)
         for i, sample in enumerate(outputs):
-            count = self._test_count
+            count = position(self._test_count)
             self._test_count += 1
-            if count % self.interval:
-                continue
+            if count is None or count % self.interval:
+                continue  # padding of the last rank, or not drawn
             if self.max_episodes is not None and \
                     count // self.interval >= self.max_episodes:
                 continue
@@ -186,3 +192,16 @@ class FewShotVisualizationHook(Hook):
         if self._out_dir is not None and batch_idx + 1 == len(
                 runner.test_dataloader):
             runner.logger.info(f'Episode pictures written to {self._out_dir}')
+
+
+def _global_position(dataloader) -> Callable[[int], Optional[int]]:
+    """Map this rank's n-th test sample to its position in the 1-process
+    order (None: padding), through the dataloader's
+    :class:`~dcama_mm.datasets.EpisodeSampler`; other samplers: n."""
+    sampler = getattr(dataloader, 'sampler', None)
+    if not hasattr(sampler, 'global_position'):
+        sampler = getattr(getattr(dataloader, 'batch_sampler', None),
+                          'sampler', None)
+    if hasattr(sampler, 'global_position'):
+        return sampler.global_position
+    return lambda count: count
