@@ -19,6 +19,7 @@ import dcama_mm  # noqa: F401  (registers the modules)
 from dcama_mm.apis import FewShotInferencer
 from dcama_mm.datasets.synthetic import make_synthetic_fss1000
 from mmseg.registry import DATASETS, MODELS, TRANSFORMS
+from tests.device_helpers import tolerances
 
 NET_SIZE = 64
 MEAN = [123.675, 116.28, 103.53]
@@ -150,10 +151,12 @@ def reference_inputs(query: str, support_imgs: Sequence[str],
 
 def to_original(logits: torch.Tensor,
                 query: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Resize ``[2, h, w]`` logits to the query's size; argmax, softmax."""
+    """Resize ``[2, h, w]`` logits (on any device) to the query's size;
+    argmax, softmax, as numpy arrays."""
     ori_h, ori_w = np.asarray(Image.open(query)).shape[:2]
     logits = F.interpolate(
-        logits[None], (ori_h, ori_w), mode='bilinear', align_corners=True)[0]
+        logits[None].cpu(), (ori_h, ori_w), mode='bilinear',
+        align_corners=True)[0]
     return (logits.argmax(dim=0).numpy().astype(np.uint8),
             logits.softmax(dim=0)[1].numpy())
 
@@ -206,6 +209,21 @@ def inferencer(tiny_model) -> FewShotInferencer:
 
 
 @pytest.fixture(scope='module')
+def device_model(tiny_model, device) -> nn.Module:
+    """``tiny_model`` on ``device`` (a copy on CUDA: the same weights)."""
+    if device.type == 'cpu':
+        return tiny_model
+    return copy.deepcopy(tiny_model).to(device)
+
+
+@pytest.fixture(scope='module')
+def device_inferencer(device_model, device) -> FewShotInferencer:
+    """An inferencer of ``device_model`` on ``device``."""
+    return FewShotInferencer(
+        device_model, device=str(device), img_size=NET_SIZE)
+
+
+@pytest.fixture(scope='module')
 def episode_dir(tmp_path_factory) -> Tuple[str, list, list, list]:
     root = str(tmp_path_factory.mktemp('episode'))
     sizes = [(37, 53), (48, 96), (71, 41)]
@@ -216,7 +234,9 @@ def episode_dir(tmp_path_factory) -> Tuple[str, list, list, list]:
 
 @pytest.mark.parametrize('shots', [1, 5])
 def test_masks_equal_predict_logits_argmax_at_original_size(
-        inferencer, tiny_model, episode_dir, shots):
+        device_inferencer, device_model, device, episode_dir, shots):
+    inferencer, tiny_model = device_inferencer, device_model
+    assert inferencer.device.type == device.type
     _, support_imgs, support_masks, queries = episode_dir
     result = inferencer(
         queries,
@@ -230,10 +250,11 @@ def test_masks_equal_predict_logits_argmax_at_original_size(
     assert result['img_paths'] == queries
     assert result['failed'] == []
 
-    episodes = [
-        reference_inputs(q, support_imgs[:shots], support_masks[:shots])
-        for q in queries
-    ]
+    episodes = [[
+        t.to(device)
+        for t in reference_inputs(q, support_imgs[:shots],
+                                  support_masks[:shots])
+    ] for q in queries]
     with torch.no_grad():
         # the same computation: supports encoded once, queries batched
         encoded = tiny_model.encode_supports(episodes[0][1], episodes[0][2])
@@ -253,17 +274,26 @@ def test_masks_equal_predict_logits_argmax_at_original_size(
         assert pred['fg_prob'].shape == ori_shape
         assert pred['fg_prob'].dtype == np.float32
         exp_mask, exp_prob = to_original(batched[i], query)
-        np.testing.assert_array_equal(pred['sem_seg'], exp_mask)
-        np.testing.assert_allclose(pred['fg_prob'], exp_prob, atol=1e-6)
+        if device.type == 'cpu':
+            np.testing.assert_array_equal(pred['sem_seg'], exp_mask)
+        else:  # the final resize ran on the GPU there, here on the CPU
+            assert_masks_match(pred['sem_seg'], exp_mask, exp_prob)
+        np.testing.assert_allclose(
+            pred['fg_prob'], exp_prob,
+            atol=tolerances(device, 0, 1e-6)['atol'])
         plain_mask, plain_prob = to_original(plain[i], query)
-        np.testing.assert_allclose(pred['fg_prob'], plain_prob, atol=1e-5)
+        np.testing.assert_allclose(
+            pred['fg_prob'], plain_prob,
+            atol=tolerances(device, 0, 1e-5)['atol'])
         assert_masks_match(pred['sem_seg'], plain_mask, plain_prob)
         fg_fractions.append(pred['sem_seg'].mean())
     # the comparison is not trivial: masks hold both classes
     assert 0.05 < np.mean(fg_fractions) < 0.95
 
 
-def test_reuse_gives_identical_results(inferencer, episode_dir):
+def test_reuse_gives_identical_results(device_inferencer, device,
+                                       episode_dir):
+    inferencer = device_inferencer
     _, support_imgs, support_masks, queries = episode_dir
     inferencer.set_supports(support_imgs[:3], support_masks[:3])
     reused = inferencer(queries, batch_size=4, return_probs=True)
@@ -271,10 +301,11 @@ def test_reuse_gives_identical_results(inferencer, episode_dir):
         queries, batch_size=4, return_probs=True, reuse_supports=False)
     one_by_one = inferencer(
         queries, batch_size=1, return_probs=True, reuse_supports=True)
+    atol = tolerances(device, 0, 1e-5)['atol']
     for a, b, c in zip(reused['predictions'], recomputed['predictions'],
                        one_by_one['predictions']):
-        np.testing.assert_allclose(a['fg_prob'], b['fg_prob'], atol=1e-5)
-        np.testing.assert_allclose(a['fg_prob'], c['fg_prob'], atol=1e-5)
+        np.testing.assert_allclose(a['fg_prob'], b['fg_prob'], atol=atol)
+        np.testing.assert_allclose(a['fg_prob'], c['fg_prob'], atol=atol)
         assert_masks_match(a['sem_seg'], b['sem_seg'], a['fg_prob'])
         assert_masks_match(a['sem_seg'], c['sem_seg'], a['fg_prob'])
 
@@ -400,14 +431,23 @@ def test_built_from_config_and_checkpoint(tiny_model, episode_dir, tmp_path):
     torch.save(dict(state_dict=tiny_model.state_dict(), meta=dict()), ckpt)
     from_files = FewShotInferencer(
         str(cfg_file), ckpt, device='cpu', img_size=NET_SIZE)
-    in_memory = FewShotInferencer(tiny_model, img_size=NET_SIZE)
+    # the default device (cuda where available) takes the model there: a
+    # copy, so that the shared CPU model stays where it is
+    in_memory = FewShotInferencer(
+        copy.deepcopy(tiny_model), img_size=NET_SIZE)
+    default = 'cuda' if torch.cuda.is_available() else 'cpu'
+    assert in_memory.device.type == default
     a = from_files(queries[:2], support_imgs=support_imgs[:1],
                    support_masks=support_masks[:1], return_probs=True)
     b = in_memory(queries[:2], support_imgs=support_imgs[:1],
                   support_masks=support_masks[:1], return_probs=True)
+    atol = tolerances(in_memory.device, 0, 1e-6)['atol']
     for pa, pb in zip(a['predictions'], b['predictions']):
-        np.testing.assert_array_equal(pa['sem_seg'], pb['sem_seg'])
-        np.testing.assert_allclose(pa['fg_prob'], pb['fg_prob'], atol=1e-6)
+        if default == 'cpu':
+            np.testing.assert_array_equal(pa['sem_seg'], pb['sem_seg'])
+        else:  # CPU against CUDA: equal but for ties within round-off
+            assert_masks_match(pb['sem_seg'], pa['sem_seg'], pa['fg_prob'])
+        np.testing.assert_allclose(pa['fg_prob'], pb['fg_prob'], atol=atol)
 
 
 def test_network_size_from_config_else_384(tiny_model):
@@ -422,11 +462,13 @@ def test_network_size_from_config_else_384(tiny_model):
                     dict(type='PackFewShotInputs'),
                 ]))))
     assert FewShotInferencer(cfg, device='cpu').img_size == (32, 48)
-    assert FewShotInferencer(tiny_model).img_size == (384, 384)
-    assert FewShotInferencer(tiny_model, img_size=(32, 48)).img_size == (32,
-                                                                         48)
+    # device='cpu': the default (cuda where available) would move the
+    # shared model
+    assert FewShotInferencer(tiny_model, device='cpu').img_size == (384, 384)
+    assert FewShotInferencer(
+        tiny_model, device='cpu', img_size=(32, 48)).img_size == (32, 48)
     with pytest.raises(ValueError, match='img_size'):
-        FewShotInferencer(tiny_model, img_size=(0, 48))
+        FewShotInferencer(tiny_model, device='cpu', img_size=(0, 48))
 
 
 # ----------------------------------------------------------------------
@@ -570,7 +612,7 @@ def fss_root(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize('resize_to_original', [False, True])
 def test_same_masks_as_the_test_tool_path(tiny_model, fss_root,
-                                          resize_to_original):
+                                          resize_to_original, device):
     """An FSS-1000 test episode through the dataset, its pipeline, the
     collate function and ``model.test_step`` (what ``tools/test.py`` runs)
     and through the inferencer given the same files: the same masks, at
@@ -579,7 +621,7 @@ def test_same_masks_as_the_test_tool_path(tiny_model, fss_root,
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     model = copy.deepcopy(tiny_model)
     model.cfg = cfg
-    inferencer = FewShotInferencer(model, device='cpu')
+    inferencer = FewShotInferencer(model, device=str(device))
     model.test_cfg = dict(resize_to_original=resize_to_original)
     fg = []
     for index in range(4):
@@ -592,11 +634,13 @@ def test_same_masks_as_the_test_tool_path(tiny_model, fss_root,
             support_masks=info['support_seg_map_paths'],
             resize_to_original=resize_to_original,
             return_probs=True)['predictions']
-        exp_mask = expected.pred_sem_seg.data[0].numpy().astype(np.uint8)
-        exp_prob = expected.seg_logits.data.softmax(0)[1].numpy()
+        exp_mask = expected.pred_sem_seg.data[0].cpu().numpy().astype(
+            np.uint8)
+        exp_prob = expected.seg_logits.data.softmax(0)[1].cpu().numpy()
         size = expected.ori_shape if resize_to_original else (NET_SIZE, ) * 2
         assert got['sem_seg'].shape == tuple(size)
-        np.testing.assert_allclose(got['fg_prob'], exp_prob, atol=1e-5)
+        np.testing.assert_allclose(got['fg_prob'], exp_prob,
+                                   atol=tolerances(device, 0, 1e-5)['atol'])
         assert_masks_match(got['sem_seg'], exp_mask, exp_prob)
         fg.append(exp_mask.mean())
     assert 0.02 < np.mean(fg) < 0.98  # not a trivial comparison

@@ -9,6 +9,7 @@ from typing import Dict, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 
+from tests.device_helpers import to_device
 from tests.reference import randomize_parameters
 from tests.reference.dcama_spec import (ReferenceDCAMA, reference_checkpoint,
                                         reference_resnet_dcama,
@@ -91,8 +92,12 @@ def build_segmentor(backbone: str, fast: bool = True):
 
 
 def random_episode(batch: int, shots: int, size: Tuple[int, int],
-                   seed: int = 0) -> Tuple[torch.Tensor, ...]:
-    """Normalised-looking queries, supports and 0/1 support masks."""
+                   seed: int = 0,
+                   device: torch.device = torch.device('cpu')
+                   ) -> Tuple[torch.Tensor, ...]:
+    """Normalised-looking queries, supports and 0/1 support masks, drawn
+    on the CPU (the same numbers for every device) and moved to
+    ``device``."""
     gen = torch.Generator().manual_seed(seed)
     h, w = size
     query = torch.randn(batch, 3, h, w, generator=gen)
@@ -102,7 +107,7 @@ def random_episode(batch: int, shots: int, size: Tuple[int, int],
     masks = torch.nn.functional.interpolate(
         coarse, size=size, mode='bilinear', align_corners=True)
     masks = (masks > 0.5).float().view(batch, shots, h, w)
-    return query, supports, masks
+    return query.to(device), supports.to(device), masks.to(device)
 
 
 def random_head_inputs(in_channels: Sequence[int],
@@ -111,11 +116,13 @@ def random_head_inputs(in_channels: Sequence[int],
                        shots: int,
                        size: Tuple[int, int],
                        seed: int = 0,
-                       mask_grid: Tuple[int, int] = (3, 4)) -> Tuple:
+                       mask_grid: Tuple[int, int] = (3, 4),
+                       device: torch.device = torch.device('cpu')) -> Tuple:
     """Random block features of the 4 stages (strides 4..32) of an input of
     ``size`` and blob-like 0/1 support masks, as ``DCAMAHead`` takes them:
     ``(query_feats, support_feats, support_masks)``. The masks threshold a
-    ``mask_grid`` of uniform numbers resized to ``size``."""
+    ``mask_grid`` of uniform numbers resized to ``size``. Drawn on the
+    CPU (the same numbers for every device), moved to ``device``."""
     gen = torch.Generator().manual_seed(seed)
     h, w = size
     query, support = [], []
@@ -129,7 +136,7 @@ def random_head_inputs(in_channels: Sequence[int],
         ])
     coarse = torch.rand(batch, shots, *mask_grid, generator=gen)
     masks = (F.interpolate(coarse, size, mode='bilinear') > 0.5).float()
-    return tuple(query), tuple(support), masks
+    return to_device((tuple(query), tuple(support), masks), device)
 
 
 __all__ = [

@@ -1,4 +1,5 @@
 """DCAMAHead: equality with the straightforward spec head, API, loss."""
+import copy
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ import dcama_mm  # noqa: F401
 from dcama_mm.models import DCAMAHead
 from dcama_mm.models.layers import SinusoidalPositionalEncoding
 from dcama_mm.models.utils import convert_dcama_checkpoint
+from tests.device_helpers import tolerances
 from tests.test_models.dcama_cases import (build_reference, build_segmentor,
                                            random_head_inputs,
                                            reference_checkpoint)
@@ -33,25 +35,37 @@ def heads():
     return reference.model.eval(), segmentor.decode_head, naive.decode_head
 
 
-def _features(batch, shots, size, seed=0):
+@pytest.fixture(scope='module')
+def device_heads(heads, device):
+    """``heads`` on ``device`` (copies on CUDA: the same weights)."""
+    if device.type == 'cpu':
+        return heads
+    return tuple(copy.deepcopy(head).to(device) for head in heads)
+
+
+def _features(batch, shots, size, seed=0, device=torch.device('cpu')):
     """Random block features for an input of ``size`` (strides 4..32)."""
     return random_head_inputs(IN_CHANNELS, NUM_BLOCKS, batch, shots, size,
-                              seed, mask_grid=(3, 5))
+                              seed, mask_grid=(3, 5), device=device)
 
 
 @pytest.mark.parametrize('batch,shots,size', [(1, 1, (64, 96)),
                                               (2, 3, (96, 64)),
                                               (2, 1, (64, 64))])
-def test_head_equals_spec_non_square(heads, batch, shots, size):
-    spec, fused, naive = heads
-    query, support, masks = _features(batch, shots, size, seed=shots)
+def test_head_equals_spec_non_square(device_heads, device, batch, shots,
+                                     size):
+    spec, fused, naive = device_heads
+    query, support, masks = _features(
+        batch, shots, size, seed=shots, device=device)
     with torch.no_grad():
         expected = spec(query, support, masks)
         out_fused = fused((query, support, masks))
         out_naive = naive((query, support, masks))
     assert out_fused.shape == (batch, 2, *size)
-    torch.testing.assert_close(out_fused, expected, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(out_naive, expected, rtol=1e-4, atol=1e-4)
+    assert out_fused.device.type == device.type
+    tol = tolerances(device, 1e-4, 1e-4)
+    torch.testing.assert_close(out_fused, expected, **tol)
+    torch.testing.assert_close(out_naive, expected, **tol)
 
 
 def test_head_state_dict_has_only_parameters(heads):
@@ -64,9 +78,9 @@ def test_head_state_dict_has_only_parameters(heads):
     assert len(keys) == 12 + 60 + 12
 
 
-def test_head_training_mode_uses_dropout(heads):
-    _, head, _ = heads
-    query, support, masks = _features(1, 2, (64, 64))
+def test_head_training_mode_uses_dropout(device_heads, device):
+    _, head, _ = device_heads
+    query, support, masks = _features(1, 2, (64, 64), device=device)
     head.train()
     try:
         torch.manual_seed(0)

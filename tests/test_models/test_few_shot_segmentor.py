@@ -12,6 +12,7 @@ from mmseg.structures import SegDataSample
 import dcama_mm  # noqa: F401
 from dcama_mm.models.utils import convert_dcama_checkpoint
 from dcama_mm.models.utils.fast_paths import fast_path_report, set_fast_paths
+from tests.device_helpers import tolerances
 from tests.test_models.dcama_cases import (IMG_SIZE, build_reference,
                                            build_segmentor, model_cfg,
                                            random_episode,
@@ -20,51 +21,62 @@ from tests.test_models.dcama_cases import (IMG_SIZE, build_reference,
 _converted = {}
 
 
-def _pair(backbone):
-    """(reference model, segmentor loaded from its converted checkpoint)."""
-    if backbone not in _converted:
-        reference = build_reference(backbone)
-        state = convert_dcama_checkpoint(reference_checkpoint(reference))
-        segmentor = build_segmentor(backbone)
-        segmentor.load_state_dict(state, strict=True)
-        _converted[backbone] = (reference, segmentor)
-    return _converted[backbone]
+def _pair(backbone, device=torch.device('cpu')):
+    """(reference model, segmentor loaded from its converted checkpoint),
+    on ``device`` (copies of the CPU pair: the same weights)."""
+    key = (backbone, device.type)
+    if key not in _converted:
+        if device.type == 'cpu':
+            reference = build_reference(backbone)
+            state = convert_dcama_checkpoint(reference_checkpoint(reference))
+            segmentor = build_segmentor(backbone)
+            segmentor.load_state_dict(state, strict=True)
+        else:
+            reference, segmentor = (copy.deepcopy(m).to(device)
+                                    for m in _pair(backbone))
+        _converted[key] = (reference, segmentor)
+    return _converted[key]
 
 
 @pytest.mark.parametrize('backbone,shots,batch', [
     (backbone, shots, batch) for backbone in ('swin', 'r50')
     for shots, batch in ((1, 1), (1, 2), (5, 1), (5, 2))
 ] + [('r101', 1, 1), ('r101', 5, 2)])
-def test_equals_reference(backbone, shots, batch):
-    reference, segmentor = _pair(backbone)
+def test_equals_reference(backbone, shots, batch, device):
+    reference, segmentor = _pair(backbone, device)
     size = (IMG_SIZE[backbone], ) * 2
-    query, supports, masks = random_episode(batch, shots, size, seed=shots)
+    query, supports, masks = random_episode(
+        batch, shots, size, seed=shots, device=device)
     with torch.no_grad():
         expected = reference(query, supports, masks)
         logits = segmentor.predict_logits(query, supports, masks)
     assert logits.shape == (batch, 2, *size)
+    assert logits.device.type == device.type
     assert expected.abs().max() > 1e-3  # not a degenerate comparison
-    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(logits, expected,
+                               **tolerances(device, 1e-4, 1e-4))
 
 
 @pytest.mark.parametrize('backbone', ['swin', 'r50'])
-def test_fast_paths_equal_straightforward_path(backbone):
+def test_fast_paths_equal_straightforward_path(backbone, device):
     """Every fast path on (the default: oneDNN linears, SDPA window
     attention, flash head attention, factored mixer, channels-last ResNet,
     one backbone image at a time on the CPU, two at once for Swin) equals
     the one setting ``fast_paths=False`` (mmpretrain's window attention,
-    F.linear, the reference's explicit attention, one backbone batch)."""
-    _, fast = _pair(backbone)
-    plain = build_segmentor(backbone, fast=False)
+    F.linear, the reference's explicit attention, one backbone batch); on
+    CUDA, the paths that apply there."""
+    _, fast = _pair(backbone, device)
+    plain = build_segmentor(backbone, fast=False).to(device)
     plain.load_state_dict(fast.state_dict())
-    assert fast_path_report(fast) and not fast_path_report(plain)
-    query, supports, masks = random_episode(2, 3, (64, 64), seed=5)
+    assert fast_path_report(fast, device) and not fast_path_report(
+        plain, device)
+    query, supports, masks = random_episode(
+        2, 3, (64, 64), seed=5, device=device)
     with torch.no_grad():
         torch.testing.assert_close(
             fast.predict_logits(query, supports, masks),
             plain.predict_logits(query, supports, masks),
-            rtol=1e-5,
-            atol=1e-5)
+            **tolerances(device, 1e-5, 1e-5))
 
 
 def test_one_setting_reaches_every_module(monkeypatch):
@@ -209,20 +221,23 @@ def test_cpu_parallel_images_run_side_by_side():
     torch.testing.assert_close(parallel, serial, rtol=1e-5, atol=1e-5)
 
 
-def test_batch_episodes_are_independent():
+def test_batch_episodes_are_independent(device):
     """Episode b of a batch gives the logits it gives alone (per-episode
     support concatenation, unlike the reference's batch>1, K>1 reshape)."""
-    _, segmentor = _pair('r50')
-    query, supports, masks = random_episode(2, 3, (64, 64), seed=4)
+    _, segmentor = _pair('r50', device)
+    query, supports, masks = random_episode(
+        2, 3, (64, 64), seed=4, device=device)
     with torch.no_grad():
         both = segmentor.predict_logits(query, supports, masks)
         second = segmentor.predict_logits(query[1:], supports[1:], masks[1:])
-    torch.testing.assert_close(both[1:], second, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(both[1:], second,
+                               **tolerances(device, 1e-5, 1e-5))
 
 
-def test_encoded_supports_reused_over_queries():
-    _, segmentor = _pair('swin')
-    query, supports, masks = random_episode(3, 2, (64, 64), seed=5)
+def test_encoded_supports_reused_over_queries(device):
+    _, segmentor = _pair('swin', device)
+    query, supports, masks = random_episode(
+        3, 2, (64, 64), seed=5, device=device)
     supports = supports[:1].expand(3, -1, -1, -1, -1)
     masks = masks[:1].expand(3, -1, -1, -1)
     with torch.no_grad():
@@ -232,17 +247,20 @@ def test_encoded_supports_reused_over_queries():
         encoded5d = segmentor.encode_supports(supports[:1], masks[:1])
         reused5d = segmentor.predict_logits(query[:1], supports=encoded5d)
     assert encoded.feats[0][0].shape[:2] == (1, 2)
-    torch.testing.assert_close(reused, direct, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(reused5d, direct[:1], rtol=1e-5, atol=1e-5)
+    tol = tolerances(device, 1e-5, 1e-5)
+    torch.testing.assert_close(reused, direct, **tol)
+    torch.testing.assert_close(reused5d, direct[:1], **tol)
 
 
-def _samples(batch, shots, size, seed=0, ori_shape=None):
-    query, supports, masks = random_episode(batch, shots, size, seed=seed)
+def _samples(batch, shots, size, seed=0, ori_shape=None,
+             device=torch.device('cpu')):
+    query, supports, masks = random_episode(
+        batch, shots, size, seed=seed, device=device)
     gen = torch.Generator().manual_seed(seed + 100)
     samples = []
     for b in range(batch):
         sample = SegDataSample()
-        gt = (torch.rand(1, *size, generator=gen) > 0.5).long()
+        gt = (torch.rand(1, *size, generator=gen) > 0.5).long().to(device)
         sample.gt_sem_seg = PixelData(data=gt)
         sample.support_imgs = supports[b]
         sample.support_masks = masks[b]
@@ -252,9 +270,9 @@ def _samples(batch, shots, size, seed=0, ori_shape=None):
     return query, samples
 
 
-def test_loss_mode_is_cross_entropy():
-    _, segmentor = _pair('r50')
-    query, samples = _samples(2, 1, (64, 64), seed=6)
+def test_loss_mode_is_cross_entropy(device):
+    _, segmentor = _pair('r50', device)
+    query, samples = _samples(2, 1, (64, 64), seed=6, device=device)
     segmentor.eval()  # no dropout: the loss is deterministic
     with torch.no_grad():
         losses = segmentor(query, samples, mode='loss')
@@ -266,9 +284,10 @@ def test_loss_mode_is_cross_entropy():
     torch.testing.assert_close(losses['acc_seg'].reshape(()), acc)
 
 
-def test_predict_at_network_and_original_size():
-    _, segmentor = _pair('r50')
-    query, samples = _samples(2, 2, (64, 64), seed=7, ori_shape=(50, 80))
+def test_predict_at_network_and_original_size(device):
+    _, segmentor = _pair('r50', device)
+    query, samples = _samples(
+        2, 2, (64, 64), seed=7, ori_shape=(50, 80), device=device)
     with torch.no_grad():
         logits = segmentor.predict_logits(
             query, torch.stack([s.support_imgs for s in samples]),
@@ -301,8 +320,8 @@ def _uint8_batch(seed: int) -> dict:
         data_samples=list(samples))
 
 
-def test_training_step_updates_head_only():
-    model = build_segmentor('r50')
+def test_training_step_updates_head_only(device):
+    model = build_segmentor('r50').to(device)
     model.train()
     assert not model.backbone.training  # frozen backbone stays in eval
     optim_wrapper = OPTIM_WRAPPER_CONSTRUCTORS.build(
@@ -321,9 +340,10 @@ def test_training_step_updates_head_only():
     assert in_optim == {id(p) for p in model.decode_head.parameters()}
 
     before = copy.deepcopy(model.state_dict())
-    data = _uint8_batch(seed=8)
+    data = _uint8_batch(seed=8)  # on the CPU: the preprocessor moves it
     log_vars = model.train_step(data, optim_wrapper)
     assert torch.isfinite(log_vars['loss'])
+    assert log_vars['loss'].device.type == device.type
     for name, param in model.backbone.named_parameters():
         assert param.grad is None, name
     after = model.state_dict()

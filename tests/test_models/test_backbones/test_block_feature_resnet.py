@@ -5,6 +5,7 @@ from dcama_mm.models.backbones import BlockFeatureResNet
 from dcama_mm.models.utils.backbone_converters import \
     convert_torchvision_resnet
 from mmseg.registry import MODELS
+from tests.device_helpers import tolerances
 from tests.reference import randomize_parameters
 from tests.reference.torchvision_resnet import (STAGE_BLOCKS,
                                                 extract_block_features,
@@ -26,11 +27,13 @@ def tiny_pair(depth: int, fast_paths: bool = True, **kwargs):
 
 @pytest.mark.parametrize('depth,channels_last', [(50, False), (101, False),
                                                  (50, True)])
-def test_block_features_equal_reference(depth, channels_last):
+def test_block_features_equal_reference(depth, channels_last, device):
     """Both paths equal torchvision's; the fast one (channels-last
     convolutions) returns channels-last features."""
     reference, model = tiny_pair(depth, fast_paths=channels_last)
-    x = torch.randn(2, 3, 72, 56, generator=torch.Generator().manual_seed(0))
+    reference, model = reference.to(device), model.to(device)
+    x = torch.randn(2, 3, 72, 56,
+                    generator=torch.Generator().manual_seed(0)).to(device)
     with torch.no_grad():
         expected = extract_block_features(reference, x)
     feats = model(x)
@@ -42,8 +45,10 @@ def test_block_features_equal_reference(depth, channels_last):
             assert a.shape == (2, model.out_channels[stage],
                                -(-72 // 2**(stage + 2)),
                                -(-56 // 2**(stage + 2)))
+            assert a.device.type == device.type
             torch.testing.assert_close(
-                a, b, rtol=1e-4, atol=1e-4, msg=f'stage {stage} block {block}')
+                a, b, **tolerances(device, 1e-4, 1e-4),
+                msg=f'stage {stage} block {block}')
             assert a.is_contiguous(memory_format=torch.channels_last
                                    if channels_last else torch.
                                    contiguous_format)

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -10,6 +12,7 @@ from dcama_mm.models.layers import (FastLinear, GatherShiftWindowMSA,
 from dcama_mm.models.utils.fast_paths import set_fast_paths
 from dcama_mm.models.utils.backbone_converters import convert_official_swin
 from mmseg.registry import MODELS
+from tests.device_helpers import tolerances
 from tests.reference import randomize_parameters
 from tests.reference.official_swin import OfficialSwin
 
@@ -47,9 +50,18 @@ def official_and_converted():
     return official, model
 
 
-def test_block_features_equal_official(official_and_converted):
-    official, model = official_and_converted
-    x = torch.randn(2, 3, IMG, IMG, generator=torch.Generator().manual_seed(2))
+@pytest.fixture(scope='module')
+def official_and_converted_on(official_and_converted, device):
+    """The pair on ``device`` (copies on CUDA: the same weights)."""
+    if device.type == 'cpu':
+        return official_and_converted
+    return tuple(copy.deepcopy(m).to(device) for m in official_and_converted)
+
+
+def test_block_features_equal_official(official_and_converted_on, device):
+    official, model = official_and_converted_on
+    x = torch.randn(2, 3, IMG, IMG,
+                    generator=torch.Generator().manual_seed(2)).to(device)
     expected = official.forward_block_features(x)
     feats = model(x)
     assert isinstance(feats, tuple) and len(feats) == 4
@@ -58,8 +70,10 @@ def test_block_features_equal_official(official_and_converted):
         for block, (a, b) in enumerate(zip(ours, ref)):
             c, h = 32 * 2**stage, IMG // 4 // 2**stage
             assert a.shape == (2, c, h, h), (stage, block)
+            assert a.device.type == device.type
             torch.testing.assert_close(
-                a, b, rtol=1e-4, atol=1e-4, msg=f'stage {stage} block {block}')
+                a, b, **tolerances(device, 1e-4, 1e-4),
+                msg=f'stage {stage} block {block}')
     # the reference's features are not trivially equal across blocks
     assert not torch.allclose(feats[2][0], feats[2][1], atol=1e-2)
 
@@ -176,13 +190,13 @@ def test_invalid_options(kwargs, match):
         BlockFeatureSwin(**kwargs)
 
 
-def _plain_and_fast(**kwargs):
-    """Fast paths off and on, same weights."""
+def _plain_and_fast(device=torch.device('cpu'), **kwargs):
+    """Fast paths off and on, same weights, on ``device``."""
     plain = set_fast_paths(tiny_swin(**kwargs), False)
     randomize_parameters(plain, seed=3)
     fast = tiny_swin(**kwargs)
     fast.load_state_dict(plain.state_dict(), strict=True)
-    return plain, fast
+    return plain.to(device), fast.to(device)
 
 
 def test_module_tree_is_the_same_for_every_setting():
@@ -208,42 +222,42 @@ def test_module_tree_is_the_same_for_every_setting():
 
 @pytest.mark.parametrize('shape', [(2, 3, IMG, IMG), (1, 3, 200, 260),
                                    (3, 3, 40, 56)])
-def test_fast_paths_equal_straightforward_path(shape):
+def test_fast_paths_equal_straightforward_path(shape, device):
     """SDPA window attention + oneDNN linears (fused GELU) give mmpretrain's
     features: shifted windows with masks over several images, padding to
     the window, maps smaller than a window."""
-    plain, fast = _plain_and_fast()
-    x = torch.randn(*shape, generator=torch.Generator().manual_seed(4))
+    plain, fast = _plain_and_fast(device)
+    x = torch.randn(*shape,
+                    generator=torch.Generator().manual_seed(4)).to(device)
     with torch.no_grad():
         expected, feats = plain(x), fast(x)
     for stage, (ours, ref) in enumerate(zip(feats, expected)):
         for block, (a, b) in enumerate(zip(ours, ref)):
             torch.testing.assert_close(
-                a, b, rtol=1e-5, atol=1e-5, msg=f'stage {stage} block {block}')
+                a, b, **tolerances(device, 1e-5, 1e-5),
+                msg=f'stage {stage} block {block}')
 
 
-def test_fast_paths_train_like_the_straightforward_path():
+def test_fast_paths_train_like_the_straightforward_path(device):
     """Unfrozen, with gradients, the fast configuration falls back to
     differentiable kernels: same outputs and same parameter gradients."""
-    plain, fast = _plain_and_fast(frozen=False)
-    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(5))
+    plain, fast = _plain_and_fast(device, frozen=False)
+    x = torch.randn(2, 3, 96, 96,
+                    generator=torch.Generator().manual_seed(5)).to(device)
     grads = []
     for model in (plain, fast):
         model.train()
         feats = model(x)
-        loss = sum((f * torch.linspace(-1, 1, f.numel()).view_as(f)).sum()
+        loss = sum((f * torch.linspace(-1, 1, f.numel(),
+                                       device=device).view_as(f)).sum()
                    for stage in feats for f in stage)
         loss.backward()
         grads.append({n: p.grad for n, p in model.named_parameters()})
     assert grads[0].keys() == grads[1].keys()
     for name, expected in grads[0].items():
         # round-off relative to the gradient's scale (it reaches ~1e3 here)
-        torch.testing.assert_close(
-            grads[1][name],
-            expected,
-            rtol=1e-5,
-            atol=1e-5 * expected.abs().max().item(),
-            msg=name)
+        tol = tolerances(device, 1e-5, 1e-5 * expected.abs().max().item())
+        torch.testing.assert_close(grads[1][name], expected, **tol, msg=name)
 
 
 def test_sdpa_window_attention_keeps_attention_dropout():
@@ -277,7 +291,8 @@ def test_sdpa_window_attention_keeps_attention_dropout():
     ((6, 6), 3, True),  # one window, shifted (pad_small_map)
     ((14, 20), 3, False),  # needs padding: mmpretrain's computation
 ])
-def test_gather_shift_window_msa_equals_mmpretrain(hw, shift, pad_small_map):
+def test_gather_shift_window_msa_equals_mmpretrain(hw, shift, pad_small_map,
+                                                   device):
     """The gather-based shift/partition gives exactly mmpretrain's output,
     also in training with gradients, and the shift mask is cached."""
     torch.manual_seed(0)
@@ -285,18 +300,23 @@ def test_gather_shift_window_msa_equals_mmpretrain(hw, shift, pad_small_map):
     fast = ShiftWindowMSA(16, 2, 6, shift, pad_small_map=pad_small_map)
     fast.load_state_dict(plain.state_dict())
     use_sdpa_window_attention(fast)
+    plain, fast = plain.to(device), fast.to(device)
     assert type(fast) is GatherShiftWindowMSA
     fast.w_msa.fast_paths = False  # only the gather's fast path on
-    x = torch.randn(2, hw[0] * hw[1], 16, requires_grad=True)
+    x = torch.randn(2, hw[0] * hw[1], 16).to(device).requires_grad_()
     outs, grads = [], []
     for model in (plain, fast):
         out = model(x, hw)
-        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        weights = torch.linspace(-1, 1, out.numel(),
+                                 device=device).view_as(out)
         (out * weights).sum().backward()
         outs.append(out)
         grads.append(x.grad.clone())
         x.grad = None
+    # the same data in the same layout: the same kernels, the same bits
+    # (on CUDA too); the gradients' sums may be ordered differently
     assert torch.equal(outs[1], outs[0])
-    torch.testing.assert_close(grads[1], grads[0], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(grads[1], grads[0],
+                               **tolerances(device, 1e-6, 1e-7))
     with torch.no_grad():
         assert torch.equal(fast(x, hw), plain(x, hw))
