@@ -10,9 +10,7 @@ a second on a local disk. Paths on other storage (``s3://...``,
 """
 import logging
 import os
-import os.path as osp
-from collections import defaultdict
-from typing import Dict, Iterable, List, Sequence, Set
+from typing import Iterable, List, Sequence, Set
 
 from mmengine.logging import print_log
 
@@ -42,8 +40,9 @@ def _folder_files(folder: str) -> Set[str]:
 def missing_files(paths: Iterable[str]) -> List[str]:
     """The paths among ``paths`` that are not files, in first-seen order.
 
-    Each folder is listed once, however many paths it holds. Paths that are
-    not local (``scheme://...``) are taken as present.
+    Each folder is listed once (``os.scandir``), however many paths it
+    holds; no file is opened or stat-ed one by one. Paths that are not
+    local (``scheme://...``) are taken as present.
 
     Args:
         paths (Iterable[str]): File paths (repeats allowed).
@@ -51,18 +50,22 @@ def missing_files(paths: Iterable[str]) -> List[str]:
     Returns:
         list[str]: The missing paths, each once.
     """
-    by_folder: Dict[str, List[str]] = defaultdict(list)
-    order: Dict[str, None] = {}
-    for path in paths:
-        if path in order or not _is_local(path):
-            continue
-        order[path] = None
-        by_folder[osp.dirname(path)].append(path)
-    missing: Set[str] = set()
-    for folder, members in by_folder.items():
-        names = _folder_files(folder)
-        missing.update(p for p in members if osp.basename(p) not in names)
-    return [p for p in order if p in missing]
+    unique = dict.fromkeys(paths)
+    sep = os.sep
+    if os.altsep:  # Windows: either separator ends the folder
+        folders = {p[:max(p.rfind(sep), p.rfind(os.altsep)) + 1]
+                   for p in unique}
+    else:
+        folders = {p[:p.rfind(sep) + 1] for p in unique}
+    # the folder keeps its trailing separator: folder + name == path
+    present: Set[str] = set()
+    for folder in folders:
+        if _is_local(folder):
+            present.update(folder + n for n in _folder_files(folder))
+    missing = unique.keys() - present
+    if not missing:
+        return []
+    return [p for p in unique if p in missing and _is_local(p)]
 
 
 def check_record_files(records: Sequence[dict],
@@ -110,8 +113,9 @@ def check_record_files(records: Sequence[dict],
                          f'{_KINDS.get(key, key)}s ({shown}{more})')
     raise FileNotFoundError(
         f'{owner}: {" and ".join(parts)} listed in {source} (data_root '
-        f'{data_root!r}) do not exist. Check `data_root` and the list '
-        'files; re-run the dataset converter if masks are missing; or, on '
-        'a file system too slow to list, turn this check off with '
+        f'{data_root!r}) do not exist. Check `data_root`/`data_prefix` '
+        'and the list files; re-run the dataset converter if masks are '
+        'missing; or, on a file system too slow to list, turn this check '
+        'off with '
         '`check_files=False` (a missing file then stops the run when its '
         'episode is drawn).')
