@@ -2,9 +2,11 @@
 """Training episodes whose files cannot be read are redrawn
 (``max_redraws``), deterministically."""
 import logging
+import warnings
 from typing import Optional
 
 import numpy as np
+from mmengine.dist import get_rank
 from mmengine.logging import print_log
 
 from .episode_schemes import EpisodeSchemesMixin
@@ -21,6 +23,15 @@ class _UnreadableEpisode(Exception):
     def __init__(self, error: Exception) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _warn(message: str) -> None:
+    """Log a warning on rank 0; elsewhere, where mmengine's logger shows
+    errors only, through :mod:`warnings` (printed to stderr)."""
+    if get_rank() == 0:
+        print_log(message, logger='current', level=logging.WARNING)
+    else:
+        warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def check_max_redraws(max_redraws: int, test_mode: bool, owner: str) -> int:
@@ -130,12 +141,9 @@ class EpisodeRedrawMixin:
                     '`max_redraws` sets how many substitutes are '
                     'tried).') from err
             self.num_redrawn += 1
-            print_log(
-                f'{owner}: episode {index} cannot be loaded ({err}); '
-                f'drawing substitute {redraw} of at most {self.max_redraws}. '
-                f'Episodes redrawn by this process so far: '
-                f'{self.num_redrawn}.',
-                logger='current',
-                level=logging.WARNING)
+            _warn(f'{owner}: episode {index} cannot be loaded ({err}); '
+                  f'drawing substitute {redraw} of at most '
+                  f'{self.max_redraws}. Episodes redrawn by this process so '
+                  f'far: {self.num_redrawn}.')
             info = self.redraw_episode_info(index, redraw)
         raise AssertionError('unreachable')  # pragma: no cover
