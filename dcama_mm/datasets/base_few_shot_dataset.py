@@ -1,23 +1,23 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Base class of the episodic few-shot segmentation datasets."""
 import copy
-import logging
-from collections import defaultdict
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.dataset import BaseDataset
-from mmengine.logging import print_log
 
 from ..utils.checks import strict_arguments
+from .episode_redraws import EpisodeRedrawMixin, check_max_redraws
 from .episode_schemes import EpisodeSchemesMixin
+from .file_checks import check_record_files
 
 #: Value of ignored pixels in the query mask (PASCAL boundaries).
 IGNORE_INDEX = 255
 
 
 @strict_arguments
-class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
+class BaseFewShotDataset(EpisodeSchemesMixin, EpisodeRedrawMixin,
+                         BaseDataset):
     """Base class of episodic few-shot segmentation datasets.
 
     An *episode* is one query image and ``shots`` support images of the same
@@ -87,6 +87,14 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
     reference. ``len(dataset)`` then defaults to the reference's episode
     count and larger indices are refused.
 
+    **Files.** When the records are loaded, every image and mask they name
+    must exist (``check_files``; one listing per folder,
+    :mod:`~dcama_mm.datasets.file_checks`), or a ``FileNotFoundError``
+    names the data root, the list file, the number missing and the first
+    few. In training, ``max_redraws`` replaces an episode whose files
+    cannot be read by a deterministic substitute
+    (:class:`~dcama_mm.datasets.episode_redraws.EpisodeRedrawMixin`).
+
     The dict handed to the pipeline (see
     :class:`~dcama_mm.datasets.transforms.LoadEpisode`) has the query's
     ``img_path``/``seg_map_path``, ``support_img_paths``,
@@ -119,6 +127,13 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
             use. Defaults to False.
         serialize_data (bool): Whether to keep the records serialised in one
             numpy buffer, shared by the data workers. Defaults to True.
+        check_files (bool): Whether to check, when the records are loaded,
+            that every listed image and mask exists. Turn it off only where
+            listing the folders is too slow (some network file systems).
+            Defaults to True.
+        max_redraws (int): Training only: how many substitute episodes to
+            try for an episode whose files cannot be read (0: the error
+            stops the run). Defaults to 0.
     """
 
     METAINFO: dict = dict(classes=())
@@ -135,7 +150,9 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
                  pipeline: Sequence[Union[dict, Callable]] = (),
                  test_mode: bool = False,
                  lazy_init: bool = False,
-                 serialize_data: bool = True) -> None:
+                 serialize_data: bool = True,
+                 check_files: bool = True,
+                 max_redraws: int = 0) -> None:
         if isinstance(shots, bool) or not isinstance(shots, int) \
                 or shots < 1:
             raise ValueError(
@@ -159,6 +176,12 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
                 f'{type(self).__name__}: `replay_reference=True` replays the '
                 "reference's *test* episodes; use it on a test split "
                 '(test_mode=True), not for training.')
+        if not isinstance(check_files, bool):
+            raise ValueError('`check_files` must be True or False, but got '
+                             f'{check_files!r}.')
+        self.max_redraws = check_max_redraws(max_redraws, test_mode,
+                                             type(self).__name__)
+        self.check_files = check_files
         self.shots = shots
         self.seed = seed
         self.replay_reference = replay_reference
@@ -241,55 +264,12 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
         if self._fully_initialized:
             return
         data_list = self.load_data_list()
-        wanted = [int(c) for c in self.get_episode_class_ids()]
-        by_class: Dict[int, List[int]] = defaultdict(list)
-        kept: List[dict] = []
-        for record in data_list:
-            class_id = int(record['class_id'])
-            if class_id in wanted:
-                by_class[class_id].append(len(kept))
-                kept.append(record)
-        usable = []
-        for class_id in sorted(set(wanted)):
-            num = len(by_class.get(class_id, ()))
-            if self.replay_reference:
-                num = len({kept[i]['img_path'] for i in by_class[class_id]})
-                if num < self.shots + 1:
-                    raise ValueError(
-                        f'{type(self).__name__}: replay_reference=True needs '
-                        f'every class of the split to have at least shots + '
-                        f'1 = {self.shots + 1} different images, as the '
-                        f"reference's lists do, but class {class_id} "
-                        f'({self._class_name(class_id)}) has {num} in '
-                        f'{self.records_source()}; use the reference\'s '
-                        'lists or '
-                        'replay_reference=False.')
-            if num < self.shots + 1:
-                print_log(
-                    f'{type(self).__name__}: class {class_id} '
-                    f'({self._class_name(class_id)}) has {num} image(s), '
-                    f'fewer than shots + 1 = {self.shots + 1}; it is '
-                    'skipped.',
-                    logger='current',
-                    level=logging.WARNING)
-                continue
-            usable.append(class_id)
-        if not usable:
-            raise ValueError(
-                f'{type(self).__name__}: no class of this split has at least '
-                f'shots + 1 = {self.shots + 1} images (annotation file '
-                f'{self.ann_file!r}); check the data and the `shots`/`fold` '
-                'options.')
-        self._episode_class_ids = tuple(usable)
-        self._class_record_ids = {
-            c: np.asarray(by_class[c], dtype=np.int64)
-            for c in usable
-        }
-        record_class_ids = np.asarray([int(r['class_id']) for r in kept],
-                                      dtype=np.int64)
-        self._list_record_ids = np.flatnonzero(
-            np.isin(record_class_ids, usable)).astype(np.int64)
-        self._list_class_ids = record_class_ids[self._list_record_ids]
+        wanted = {int(c) for c in self.get_episode_class_ids()}
+        kept = [r for r in data_list if int(r['class_id']) in wanted]
+        if self.check_files:
+            check_record_files(kept, type(self).__name__, self.data_root,
+                               self.records_source())
+        usable = self._group_by_class(kept, sorted(wanted))
         self._metainfo['episode_class_ids'] = list(usable)
         # Reported with every result (docs/protocol.md: seed and episodes).
         self._metainfo['seed'] = self.seed
@@ -364,6 +344,12 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
         else:
             rng = np.random.default_rng([self.seed, index])
             class_id, query_id, support_ids = self.sample_episode(rng, index)
+        return self.describe_episode(index, class_id, query_id, support_ids)
+
+    def describe_episode(self, index: int, class_id: int, query_id: int,
+                         support_ids: Sequence[int]) -> dict:
+        """The pipeline's input for an episode of records (see
+        :meth:`get_episode_info`)."""
         query = self.get_data_info(query_id)
         supports = [self.get_data_info(i) for i in support_ids]
         info = copy.copy(query)
@@ -387,7 +373,10 @@ class BaseFewShotDataset(EpisodeSchemesMixin, BaseDataset):
             dict: The pipeline's output.
         """
         info = self.get_episode_info(index)
-        results = self.pipeline(info)
+        if self.max_redraws:
+            results = self.load_with_redraws(info, int(index))
+        else:
+            results = self.pipeline(info)
         if results is None:
             raise ValueError(
                 f'The pipeline of {type(self).__name__} dropped episode '

@@ -1,15 +1,81 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """How :class:`BaseFewShotDataset` draws episodes: class-uniform, one per
 record, in the reference's shuffled record order, or replayed."""
-from typing import List, Sequence, Tuple
+import logging
+from collections import defaultdict
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
+from mmengine.logging import print_log
 
 
 class EpisodeSchemesMixin:
     """The episode schemes of :class:`~dcama_mm.datasets.BaseFewShotDataset`
     (which provides ``shots``, ``seed``, ``data_list`` and the per-class
-    record indices it builds in ``full_init``)."""
+    record indices it builds in ``full_init`` with :meth:`_group_by_class`).
+    """
+
+    def _group_by_class(self, records: Sequence[dict],
+                        class_ids: Sequence[int]) -> List[int]:
+        """Index ``records`` (all of ``class_ids``) by class.
+
+        Sets the per-class record indices, the records of the usable
+        classes in record order and their classes. A class with fewer than
+        ``shots + 1`` images is skipped with a warning (an error with
+        ``replay_reference``).
+
+        Args:
+            records (Sequence[dict]): The dataset's records.
+            class_ids (Sequence[int]): The split's classes, ascending.
+
+        Returns:
+            list[int]: The usable classes, ascending.
+        """
+        owner = type(self).__name__
+        by_class: Dict[int, List[int]] = defaultdict(list)
+        for i, record in enumerate(records):
+            by_class[int(record['class_id'])].append(i)
+        usable = []
+        for class_id in class_ids:
+            num = len(by_class.get(class_id, ()))
+            if self.replay_reference:
+                num = len({records[i]['img_path'] for i in by_class[class_id]})
+                if num < self.shots + 1:
+                    raise ValueError(
+                        f'{owner}: replay_reference=True needs every class '
+                        f'of the split to have at least shots + 1 = '
+                        f'{self.shots + 1} different images, as the '
+                        f"reference's lists do, but class {class_id} "
+                        f'({self._class_name(class_id)}) has {num} in '
+                        f"{self.records_source()}; use the reference's "
+                        'lists or replay_reference=False.')
+            if num < self.shots + 1:
+                print_log(
+                    f'{owner}: class {class_id} '
+                    f'({self._class_name(class_id)}) has {num} image(s), '
+                    f'fewer than shots + 1 = {self.shots + 1}; it is '
+                    'skipped.',
+                    logger='current',
+                    level=logging.WARNING)
+                continue
+            usable.append(class_id)
+        if not usable:
+            raise ValueError(
+                f'{owner}: no class of this split has at least shots + 1 = '
+                f'{self.shots + 1} images (annotation file '
+                f'{self.ann_file!r}); check the data and the `shots`/`fold` '
+                'options.')
+        self._episode_class_ids = tuple(usable)
+        self._class_record_ids = {
+            c: np.asarray(by_class[c], dtype=np.int64)
+            for c in usable
+        }
+        record_class_ids = np.asarray([int(r['class_id']) for r in records],
+                                      dtype=np.int64)
+        self._list_record_ids = np.flatnonzero(
+            np.isin(record_class_ids, usable)).astype(np.int64)
+        self._list_class_ids = record_class_ids[self._list_record_ids]
+        return usable
 
     def sample_episode(self, rng: np.random.Generator,
                        index: int) -> Tuple[int, int, List[int]]:

@@ -179,6 +179,10 @@ class FewShotFolderDataset(BaseFewShotDataset):
             ]
         return list(self._split_ids)
 
+    def records_source(self) -> str:
+        """The class folders, for error messages."""
+        return f'the class folders of {self.data_root!r}'
+
     def get_seg_lut(self, class_id: int) -> None:
         """None: masks are binary (the binary-mask rule)."""
         return None
@@ -190,6 +194,7 @@ class FewShotFolderDataset(BaseFewShotDataset):
         name = self._metainfo['classes'][class_id]
         folder = osp.join(self.data_root, name)
         files = sorted(os.listdir(folder))
+        names = set(files)
         images = [
             f for f in files if f.lower().endswith(IMG_EXTENSIONS)
             and not f.endswith(self.mask_suffix)
@@ -204,7 +209,7 @@ class FewShotFolderDataset(BaseFewShotDataset):
             img_path = osp.join(folder, img_name)
             mask_path = osp.join(folder,
                                  osp.splitext(img_name)[0] + self.mask_suffix)
-            if not osp.isfile(mask_path):
+            if osp.basename(mask_path) not in names:
                 raise FileNotFoundError(
                     f'FewShotFolderDataset: the image {img_path!r} has no '
                     f'mask {mask_path!r} (mask = image stem + '

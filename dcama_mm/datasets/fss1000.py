@@ -175,6 +175,11 @@ class FSS1000Dataset(BaseFewShotDataset):
         """The folder of the class lists (joined with ``data_root``)."""
         return self.ann_file
 
+    def records_source(self) -> str:
+        """The split's class list, for error messages."""
+        name = dict(SPLIT_LIST_FILES)[self.split]
+        return f'the class folders of {osp.join(self.split_dir, name)!r}'
+
     def _read_classes(self) -> None:
         """Read the three class lists into ``metainfo['classes']``."""
         classes: List[str] = []
@@ -207,7 +212,8 @@ class FSS1000Dataset(BaseFewShotDataset):
     def load_data_list(self) -> List[dict]:
         """List the images of the split's classes (sorted by name).
 
-        Every class folder must exist and every image must have its mask.
+        Every class folder must exist; every image must have its mask
+        (checked by the base class, ``check_files``).
         """
         self._read_classes()
         classes = self._metainfo['classes']
@@ -226,11 +232,6 @@ class FSS1000Dataset(BaseFewShotDataset):
             for img_name in images:
                 stem = img_name[:-len(self.img_suffix)]
                 seg_map_path = osp.join(class_dir, stem + self.seg_map_suffix)
-                if not fileio.exists(seg_map_path):
-                    raise FileNotFoundError(
-                        f'FSS1000Dataset: the image '
-                        f'{osp.join(class_dir, img_name)!r} has no mask '
-                        f'{seg_map_path!r}.')
                 data_list.append(
                     dict(
                         img_path=osp.join(class_dir, img_name),

@@ -2,7 +2,7 @@
 """PASCAL-5i: the 20 PASCAL VOC classes in 4 contiguous folds."""
 import os.path as osp
 import re
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine import fileio
@@ -253,7 +253,8 @@ class PascalVOC5iDataset(BaseFewShotDataset):
 
         Duplicate pairs are kept once (all of them with
         ``replay_reference=True``, as the reference reads the list). Every
-        listed image and mask must exist.
+        listed image and mask must exist (checked by the base class,
+        ``check_files``).
         """
         img_dir = self.data_prefix.get('img_path', '')
         seg_dir = self.data_prefix.get('seg_map_path', '')
@@ -261,28 +262,16 @@ class PascalVOC5iDataset(BaseFewShotDataset):
         data_list: List[dict] = []
         seen = set()
         for list_file in self.list_files():
-            missing: Dict[str, None] = {}
             for name, class_id in parse_fold_list(list_file, num_classes):
                 if (name, class_id) in seen and not self.replay_reference:
                     continue
                 seen.add((name, class_id))
-                img_path = osp.join(img_dir, name + self.img_suffix)
-                seg_map_path = osp.join(seg_dir, name + self.seg_map_suffix)
-                for path in (img_path, seg_map_path):
-                    if path not in missing and not fileio.exists(path):
-                        missing[path] = None
                 data_list.append(
                     dict(
-                        img_path=img_path,
-                        seg_map_path=seg_map_path,
+                        img_path=osp.join(img_dir, name + self.img_suffix),
+                        seg_map_path=osp.join(seg_dir,
+                                              name + self.seg_map_suffix),
                         class_id=class_id))
-            if missing:
-                shown = ', '.join(repr(p) for p in list(missing)[:3])
-                raise FileNotFoundError(
-                    f'PascalVOC5iDataset: {len(missing)} file(s) listed in '
-                    f'{list_file!r} do not exist, e.g. {shown}; check '
-                    '`data_root`/`data_prefix` (images in JPEGImages, masks '
-                    'in SegmentationClassAug).')
         return data_list
 
     def sample_episode(self, rng: np.random.Generator,

@@ -207,3 +207,93 @@ def test_package_functions(tmp_path):
     # the tool is the package's command line
     assert converter.convert_split.__module__ == \
         'dcama_mm.datasets.converters.coco20i'
+
+
+def _edit_instances(root, split, edit):
+    """Apply ``edit`` to a split's instances JSON; check that pycocotools
+    still reads the edited file as COCO."""
+    path = osp.join(root, 'annotations', f'instances_{split}.json')
+    with open(path) as f:
+        data = json.load(f)
+    edit(data)
+    with open(path, 'w') as f:
+        json.dump(data, f)
+    COCO(path)
+    return path
+
+
+def _warnings(fn):
+    import logging
+
+    from mmengine.logging import MMLogger
+    records = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logger = MMLogger.get_current_instance()
+    logger.addHandler(handler)
+    try:
+        result = fn()
+    finally:
+        logger.removeHandler(handler)
+    return result, [r.getMessage() for r in records]
+
+
+@pytest.mark.parametrize('key', ['height', 'width'])
+def test_image_entry_without_size_is_named(tmp_path, key):
+    root = str(tmp_path)
+    _overlap_coco(root)
+    path = _edit_instances(root, 'val2014',
+                           lambda data: data['images'][0].pop(key))
+    with pytest.raises(ValueError) as info:
+        converter.main([root, '--splits', 'val2014', '--nproc', '1'])
+    msg = str(info.value)
+    assert path in msg
+    assert "image entry #0 (id 7, file_name 'COCO_val2014_7.jpg')" in msg
+    assert f"has no '{key}'" in msg
+
+
+def test_bad_image_entries_are_named(tmp_path):
+    root = str(tmp_path)
+    _overlap_coco(root)
+
+    def bad_size(data):
+        data['images'][0]['height'] = '20'
+
+    _edit_instances(root, 'val2014', bad_size)
+    with pytest.raises(ValueError, match=r"id 7.*height '20'.*positive"):
+        converter.main([root, '--splits', 'val2014', '--force'])
+
+    def repeated(data):
+        data['images'][0]['height'] = 20
+        data['images'].append(dict(data['images'][0], file_name='b.jpg'))
+
+    _edit_instances(root, 'val2014', repeated)
+    with pytest.raises(ValueError,
+                       match=r"entry #1 \(id 7, file_name 'b.jpg'\) repeats"):
+        converter.main([root, '--splits', 'val2014', '--force'])
+
+
+def test_annotations_of_unknown_images_are_counted(tmp_path):
+    root = str(tmp_path)
+    _overlap_coco(root)
+
+    def orphans(data):
+        for ann_id, img_id in ((10, 99), (11, 100)):
+            data['annotations'].append(
+                dict(id=ann_id, image_id=img_id, category_id=3, iscrowd=0,
+                     segmentation=[[1, 1, 8, 1, 8, 8, 1, 8]]))
+
+    path = _edit_instances(root, 'val2014', orphans)
+    summaries, messages = _warnings(
+        lambda: converter.main([root, '--splits', 'val2014', '--nproc', '1']))
+    assert summaries[0]['dropped_annotations'] == 2
+    dropped = [m for m in messages if 'dropped' in m]
+    assert len(dropped) == 1
+    assert path in dropped[0] and '2 of 5 annotation(s)' in dropped[0]
+    assert 'annotation 10 -> image_id 99' in dropped[0]
+    assert 'annotation 11 -> image_id 100' in dropped[0]
+    # the known image's masks are still pycocotools' own
+    _check_against_pycocotools(root, 'val2014')
+    # nothing dropped: the count says so
+    clean = converter.main([root, '--splits', 'train2014', '--nproc', '1'])
+    assert clean[0]['dropped_annotations'] == 0

@@ -156,6 +156,8 @@ def main(argv: Optional[Sequence[str]] = None) -> List[dict]:
             f"{len(summary['empty_classes'])} empty class(es) "
             f"{summary['empty_classes']}, "
             f"{summary['multilabel_masks']} multi-label mask(s), "
+            f"{summary['dropped_annotations']} annotation(s) of unknown "
+            'images dropped, '
             f"{summary['seconds']} s; wrote {summary['written']} and the "
             f'masks in {osp.join(out_dir, image_dir)}',
             logger='current')

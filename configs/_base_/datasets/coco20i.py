@@ -36,6 +36,10 @@ train_dataloader = dict(
         split='train',
         num_episodes=None,
         seed=0,
+        # an episode whose image or mask cannot be read is replaced by
+        # a substitute drawn from (seed, index) and logged, at most 3
+        # times (docs/data_checks.md); tests always stop on such a file
+        max_redraws=3,
         pipeline=train_pipeline))
 # Validation: the fold's 20 test classes of val2014, with another seed than
 # the test episodes (a clean protocol; the reference validated on the test

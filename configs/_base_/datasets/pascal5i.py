@@ -42,6 +42,10 @@ train_dataloader = dict(
         split='train',
         shuffle_records=True,
         seed=0,
+        # an episode whose image or mask cannot be read is replaced by
+        # a substitute drawn from (seed, index) and logged, at most 3
+        # times (docs/data_checks.md); tests always stop on such a file
+        max_redraws=3,
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=1,

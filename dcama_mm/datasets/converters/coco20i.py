@@ -23,6 +23,9 @@ __all__ = ['convert_split']
 # State shared with the worker processes (inherited through fork).
 _STATE: dict = {}
 
+#: The keys every COCO image entry needs.
+_IMAGE_KEYS = ('id', 'file_name', 'height', 'width')
+
 #: What a worker returns for one image: its name, the area of each class's
 #: mask, the extra multi-label mask files and whether the image exists.
 ImageResult = Tuple[str, Dict[int, int], Dict[int, str], bool]
@@ -58,22 +61,68 @@ def _rel(path: str, root: str) -> str:
     return osp.relpath(path, root).replace(os.sep, '/')
 
 
-def _group_annotations(data: dict, json_path: str
-                       ) -> Tuple[List[dict], Dict[int, int], dict]:
-    """Categories sorted by id, category id -> class index, and image id ->
-    annotations of a COCO instances file."""
+def _index_images(data: dict, json_path: str) -> Dict[int, dict]:
+    """Image id -> image entry of a COCO instances file, each entry checked
+    (an error names the entry: its position, id and file name)."""
+    images: Dict[int, dict] = {}
+    for pos, img in enumerate(data['images']):
+        if not isinstance(img, dict):
+            raise ValueError(f'{json_path}: image entry #{pos} is not an '
+                             f'object but {type(img).__name__}.')
+        name = (f'image entry #{pos} (id {img.get("id")!r}, file_name '
+                f'{img.get("file_name")!r})')
+        lacks = [k for k in _IMAGE_KEYS if k not in img]
+        if lacks:
+            raise ValueError(
+                f'{json_path}: {name} has no {", ".join(map(repr, lacks))}; '
+                'every COCO image entry needs "id", "file_name", "height" '
+                'and "width" (the image size the masks are rendered at).')
+        size = (img['height'], img['width'])
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0
+                   for v in size):
+            raise ValueError(
+                f'{json_path}: {name} has height {size[0]!r} and width '
+                f'{size[1]!r}; both must be positive integers (pixels).')
+        if img['id'] in images:
+            raise ValueError(f'{json_path}: {name} repeats the id of an '
+                             'earlier image entry; image ids must be unique.')
+        images[img['id']] = img
+    return images
+
+
+def _group_annotations(data: dict, json_path: str, images: Dict[int, dict]
+                       ) -> Tuple[List[dict], Dict[int, int], dict,
+                                  List[dict]]:
+    """Categories sorted by id, category id -> class index, image id ->
+    annotations of a COCO instances file, and the annotations dropped
+    because their ``image_id`` is not in ``images`` (logged)."""
     cats = sorted(data['categories'], key=lambda c: c['id'])
     cat_to_class = {c['id']: i for i, c in enumerate(cats)}
     if len(cats) > 254:
         raise ValueError(f'{json_path}: too many categories for 8-bit masks.')
     anns = defaultdict(list)
+    dropped = []
     for ann in data['annotations']:
         if ann.get('category_id') not in cat_to_class:
             raise ValueError(
                 f'{json_path}: annotation {ann.get("id")} has unknown '
                 f'category_id {ann.get("category_id")!r}.')
-        anns[ann['image_id']].append(ann)
-    return cats, cat_to_class, anns
+        if ann.get('image_id') in images:
+            anns[ann['image_id']].append(ann)
+        else:
+            dropped.append(ann)
+    if dropped:
+        shown = ', '.join(
+            f'annotation {a.get("id")!r} -> image_id {a.get("image_id")!r}'
+            for a in dropped[:3])
+        print_log(
+            f'{json_path}: {len(dropped)} of {len(data["annotations"])} '
+            'annotation(s) refer to an image id that is not in its "images" '
+            f'list ({shown}{", ..." if len(dropped) > 3 else ""}); they are '
+            'dropped (no mask is rendered for them).',
+            logger='current',
+            level=logging.WARNING)
+    return cats, cat_to_class, anns, dropped
 
 
 def _render_images(ids: Sequence[int], nproc: int) -> List[ImageResult]:
@@ -154,7 +203,8 @@ def convert_split(coco_root: str,
             Defaults to None.
 
     Returns:
-        dict: Summary (images, classes, empty classes, ...).
+        dict: Summary (images, classes, empty classes, annotations
+        dropped for an unknown ``image_id``, ...).
     """
     start = time.time()
     json_path = instances_path(coco_root, image_dir)
@@ -167,9 +217,10 @@ def convert_split(coco_root: str,
             f'Output for {image_dir} already exists in {out_dir!r}; pass '
             '--force to overwrite it.')
     data = load_instances(json_path)
-    cats, cat_to_class, anns = _group_annotations(data, json_path)
+    images = _index_images(data, json_path)
+    cats, cat_to_class, anns, dropped = _group_annotations(
+        data, json_path, images)
     classes = [c['name'] for c in cats]
-    images = {im['id']: im for im in data['images']}
     os.makedirs(mask_dir, exist_ok=True)
     os.makedirs(multilabel_dir, exist_ok=True)
     _STATE.update(
@@ -218,6 +269,7 @@ def convert_split(coco_root: str,
                        if not lst],
         multilabel_masks=sum(len(m) for m in multilabel.values()),
         missing_images=len(missing_images),
+        dropped_annotations=len(dropped),
         seconds=round(time.time() - start, 1),
         written=written)
     if missing_images:
