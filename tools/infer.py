@@ -33,6 +33,13 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 
 
+def device_type(value: str) -> str:
+    """``--device``: refused by argparse (with the reason) when it is not
+    usable here, e.g. ``cuda`` on a machine without a GPU."""
+    from dcama_mm.utils.device import device_argument
+    return device_argument(value)
+
+
 def parse_support(spec: str) -> Tuple[str, str]:
     """Split an ``IMAGE:MASK`` support argument.
 
@@ -127,7 +134,10 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='store_true',
         help='write only the masks, no overlay pictures')
     parser.add_argument(
-        '--device', default=None, help='device (default: cuda if available)')
+        '--device',
+        default=None,
+        type=device_type,
+        help='device (default: cuda if available)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',

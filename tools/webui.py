@@ -27,6 +27,14 @@ from typing import Optional, Sequence, Tuple
 
 from mmengine.logging import print_log
 
+
+def device_type(value: str) -> str:
+    """``--device``: refused by argparse (with the reason) when it is not
+    usable here, e.g. ``cuda`` on a machine without a GPU."""
+    from dcama_mm.utils.device import device_argument
+    return device_argument(value)
+
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEMO_CONFIG = osp.join(REPO, 'configs', 'dcama_synthetic_demo.py')
 DEMO_WORK_DIR = osp.join(REPO, 'work_dirs', 'dcama_synthetic_demo')
@@ -84,7 +92,10 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='address to listen on (0.0.0.0: every interface)')
     parser.add_argument('--port', type=int, default=7860, help='port')
     parser.add_argument(
-        '--device', default=None, help='device (default: cuda if available)')
+        '--device',
+        default=None,
+        type=device_type,
+        help='device (default: cuda if available)')
     parser.add_argument(
         '--examples-dir',
         default=osp.join(osp.expanduser('~'), '.cache', 'dcama_mm',

@@ -15,7 +15,9 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+from ..engine.option_checks import merge_cfg_options
 from ..models.utils.fast_paths import ENV_VAR, fast_paths_default
+from ..utils.device import device_argument
 
 # name -> (type, help, what a default of None means)
 _COMMON_OPTIONS = dict(
@@ -58,6 +60,7 @@ def analysis_parser(description: str,
         kind, text, none_means = _COMMON_OPTIONS[name]
         text += (' (default: %(default)s)' if default is not None else
                  f' (default: {none_means})' if none_means else '')
+        kind = device_argument if name == 'device' else kind
         parser.add_argument(f'--{name}', type=kind, default=default, help=text)
     parser.add_argument(
         '--cfg-options',
@@ -109,9 +112,7 @@ def load_analysis_config(path: str,
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f'Config file {path!r} not found; pass {expected}.')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    cfg = merge_cfg_options(Config.fromfile(path), cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     return cfg
 

@@ -34,6 +34,7 @@ from mmseg.registry import RUNNERS
 from .config_checks import (check_checkpoint, check_dataset_paths,
                             check_model_types, check_test_config,
                             check_train_config)
+from .option_checks import check_dataloader_workers, merge_cfg_options
 
 
 def tool_arg_parser(description: str, config_help: str,
@@ -99,8 +100,12 @@ def parse_tool_args(parser: argparse.ArgumentParser,
 def load_tool_config(args: argparse.Namespace) -> Config:
     """Load ``args.config`` and apply the shared command-line options.
 
-    Sets ``launcher``, merges ``--cfg-options`` and sets ``work_dir``
-    (command line > config > ``./work_dirs/<config name>``).
+    Sets ``launcher``, merges ``--cfg-options`` (checked by
+    :func:`~.option_checks.merge_cfg_options`: ``fold`` / ``data_root`` go
+    to every dataset, other top-level variables of the file are refused),
+    sets ``work_dir`` (command line > config > ``./work_dirs/<config
+    name>``) and turns ``persistent_workers`` off for loaders without
+    workers.
 
     Args:
         args (argparse.Namespace): ``config``, ``launcher``,
@@ -111,18 +116,19 @@ def load_tool_config(args: argparse.Namespace) -> Config:
 
     Raises:
         FileNotFoundError: If the config file does not exist.
+        ValueError: For a ``--cfg-options`` key nothing reads.
     """
     if not osp.isfile(args.config):
         raise FileNotFoundError(
             f'config: the file "{args.config}" does not exist.')
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir', None) is None:
         cfg.work_dir = default_work_dir(args.config)
+    check_dataloader_workers(cfg)
     return cfg
 
 

@@ -29,6 +29,13 @@ from mmengine.logging import print_log
 from PIL import Image
 
 
+def device_type(value: str) -> str:
+    """``--device``: refused by argparse (with the reason) when it is not
+    usable here, e.g. ``cuda`` on a machine without a GPU."""
+    from dcama_mm.utils.device import device_argument
+    return device_argument(value)
+
+
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -41,7 +48,7 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--episodes', type=int, default=200, help='episodes at most')
     parser.add_argument('--seed', type=int, default=0, help='episode seed')
-    parser.add_argument('--device', default='cpu')
+    parser.add_argument('--device', default='cpu', type=device_type)
     parser.add_argument('--out', default=None, help='JSON of the figures')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='key=value')
@@ -108,9 +115,8 @@ def main(args: Optional[Sequence[str]] = None) -> dict:
     import dcama_mm  # noqa: F401  (registers the modules)
     from dcama_mm.apis import FewShotInferencer
     from mmseg.registry import DATASETS
-    cfg = Config.fromfile(opts.config)
-    if opts.cfg_options:
-        cfg.merge_from_dict(opts.cfg_options)
+    from dcama_mm.engine.option_checks import merge_cfg_options
+    cfg = merge_cfg_options(Config.fromfile(opts.config), opts.cfg_options)
     ds_cfg = cfg.test_dataloader.dataset.copy()
     ds_cfg.pipeline = []
     dataset = DATASETS.build(ds_cfg)

@@ -16,6 +16,12 @@ from typing import Optional, Sequence
 
 from mmengine.config import Config, DictAction
 
+# Running from a source checkout without installing: make `dcama_mm`
+# importable (an installed / editable package wins, it comes first).
+_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
+    sys.path.append(_ROOT)
+
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
@@ -38,9 +44,9 @@ def main(args: Optional[Sequence[str]] = None) -> Config:
     if not osp.isfile(opts.config):
         raise FileNotFoundError(
             f'config: the file "{opts.config}" does not exist.')
-    cfg = Config.fromfile(opts.config)
-    if opts.cfg_options is not None:
-        cfg.merge_from_dict(opts.cfg_options)
+    # Imported here so that --help answers without loading torch.
+    from dcama_mm.engine.option_checks import merge_cfg_options
+    cfg = merge_cfg_options(Config.fromfile(opts.config), opts.cfg_options)
     sys.stdout.write(f'Config:\n{cfg.pretty_text}\n')
     if opts.out is not None:
         if not opts.out.endswith('.py'):
