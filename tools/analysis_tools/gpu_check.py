@@ -155,7 +155,7 @@ def _last_error(text: str) -> str:
 
 def stage_environment(r: Runner) -> Dict[str, object]:
     record = r.worker('environment', ['environment', '--device',
-                                      r.args.device], 60)
+                                      r.args.device], 120)
     result = record.get('result', {})
     if result.get('cuda_error'):
         record.update(status='failed', error=result['cuda_error'])
@@ -234,14 +234,7 @@ def _benchmark_runs(r: Runner, name: str, cases: List[tuple],
             record.pop('output', None)
             run.update(record)
             if record['status'] == 'ok':
-                with open(out) as f:
-                    figures = json.load(f)
-                run.update(latency_median_s=figures['latency_median'],
-                           latency_min_s=figures['latency_min'],
-                           episodes_per_s=figures['episodes_per_s'],
-                           max_memory_bytes=figures['peak_memory'],
-                           memory_kind=figures['memory_kind'],
-                           fast_paths=figures['fast_paths'])
+                run.update(_figures(out))
             runs.append(run)
     statuses = {run['status'] for run in runs}
     return dict(status='ok' if statuses == {'ok'} else 'failed',
@@ -250,6 +243,26 @@ def _benchmark_runs(r: Runner, name: str, cases: List[tuple],
                 error=None if statuses == {'ok'} else
                 f'{sum(run["status"] != "ok" for run in runs)} of '
                 f'{len(runs)} runs did not succeed')
+
+
+def _figures(path: str) -> Dict[str, object]:
+    """The figures of one benchmark JSON (a failed run if one is
+    missing: the benchmark's output may have changed)."""
+    keys = dict(latency_median_s='latency_median',
+                latency_min_s='latency_min', episodes_per_s='episodes_per_s',
+                max_memory_bytes='peak_memory', memory_kind='memory_kind',
+                fast_paths='fast_paths')
+    try:
+        with open(path) as f:
+            figures = json.load(f)
+    except (OSError, ValueError) as exc:
+        return dict(status='failed', error=f'{path}: {exc}')
+    missing = sorted(v for v in keys.values() if v not in figures)
+    found = {k: figures[v] for k, v in keys.items() if v in figures}
+    if missing:
+        found.update(status='failed',
+                     error=f'{path} lacks {missing} (benchmark.py changed?)')
+    return found
 
 
 def stage_benchmark(r: Runner) -> Dict[str, object]:
