@@ -56,6 +56,9 @@ def environment(device: str) -> Dict[str, object]:
         cudnn=(torch.backends.cudnn.version()
                if torch.backends.cudnn.is_available() else None),
         cuda_available=torch.cuda.is_available(),
+        # PyTorch's defaults, which the benchmarks' fp32 runs keep
+        tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+        tf32_cudnn=torch.backends.cudnn.allow_tf32,
         device=device)
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
