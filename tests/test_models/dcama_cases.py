@@ -4,6 +4,7 @@ Each case builds a reference DCAMA (official-layout backbone + the
 straightforward spec head of :mod:`tests.reference.dcama_spec`) with random
 weights, and the matching tiny dcama_mm config.
 """
+import copy
 from typing import Dict, Sequence, Tuple
 
 import torch
@@ -37,6 +38,29 @@ def build_reference(backbone: str, seed: int = 0) -> ReferenceDCAMA:
                 param.data.mul_(0.2)
     randomize_parameters(model, seed=seed)
     return model.eval()
+
+
+_converted: Dict[Tuple[str, str], Tuple] = {}
+
+
+def converted_pair(backbone: str,
+                   device: torch.device = torch.device('cpu')) -> Tuple:
+    """(reference model, segmentor loaded from its converted checkpoint),
+    built once per backbone and device (copies of the CPU pair elsewhere:
+    the same weights)."""
+    key = (backbone, device.type)
+    if key not in _converted:
+        if device.type == 'cpu':
+            from dcama_mm.models.utils import convert_dcama_checkpoint
+            reference = build_reference(backbone)
+            state = convert_dcama_checkpoint(reference_checkpoint(reference))
+            segmentor = build_segmentor(backbone)
+            segmentor.load_state_dict(state, strict=True)
+        else:
+            reference, segmentor = (copy.deepcopy(m).to(device)
+                                    for m in converted_pair(backbone))
+        _converted[key] = (reference, segmentor)
+    return _converted[key]
 
 
 def model_cfg(backbone: str, fast: bool = True) -> Dict:
@@ -140,6 +164,7 @@ def random_head_inputs(in_channels: Sequence[int],
 
 
 __all__ = [
-    'IMG_SIZE', 'build_reference', 'model_cfg', 'build_segmentor',
+    'IMG_SIZE', 'build_reference', 'converted_pair', 'model_cfg',
+    'build_segmentor',
     'random_episode', 'random_head_inputs', 'reference_checkpoint'
 ]

@@ -31,19 +31,25 @@ def _expected(bgr_uint8):
     return (rgb - mean) / std
 
 
-def test_normalises_queries_and_supports_alike():
-    processor = FewShotDataPreProcessor(mean=MEAN, std=STD, bgr_to_rgb=True)
+def test_normalises_queries_and_supports_alike(device):
+    """... and moves the CPU batch (queries, supports, masks) to the
+    preprocessor's device (the model's)."""
+    processor = FewShotDataPreProcessor(mean=MEAN, std=STD,
+                                        bgr_to_rgb=True).to(device)
     data = _batch()
     originals = [s.support_imgs.clone() for s in data['data_samples']]
     out = processor(data)
     assert out['inputs'].shape == (2, 3, 8, 12)
     assert out['inputs'].dtype == torch.float32
+    assert out['inputs'].device.type == device.type
     for b in range(2):
-        torch.testing.assert_close(out['inputs'][b],
+        torch.testing.assert_close(out['inputs'][b].cpu(),
                                    _expected(data['inputs'][b]))
         sample = out['data_samples'][b]
         assert sample.support_imgs.dtype == torch.float32
-        torch.testing.assert_close(sample.support_imgs,
+        assert sample.support_imgs.device.type == device.type
+        assert sample.support_masks.device.type == device.type
+        torch.testing.assert_close(sample.support_imgs.cpu(),
                                    _expected(originals[b]))
         assert sample.batch_input_shape == (8, 12)
         # the caller's samples are untouched
@@ -53,7 +59,7 @@ def test_normalises_queries_and_supports_alike():
     pixel = torch.tensor([10, 20, 30], dtype=torch.uint8).view(3, 1, 1)
     out = processor(dict(inputs=[pixel], data_samples=None))
     torch.testing.assert_close(
-        out['inputs'].flatten(),
+        out['inputs'].flatten().cpu(),
         torch.tensor([(30 - MEAN[0]) / STD[0], (20 - MEAN[1]) / STD[1],
                       (10 - MEAN[2]) / STD[2]]))
 

@@ -10,32 +10,11 @@ from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from mmseg.structures import SegDataSample
 
 import dcama_mm  # noqa: F401
-from dcama_mm.models.utils import convert_dcama_checkpoint
 from dcama_mm.models.utils.fast_paths import fast_path_report, set_fast_paths
 from tests.device_helpers import tolerances
-from tests.test_models.dcama_cases import (IMG_SIZE, build_reference,
-                                           build_segmentor, model_cfg,
-                                           random_episode,
-                                           reference_checkpoint)
-
-_converted = {}
-
-
-def _pair(backbone, device=torch.device('cpu')):
-    """(reference model, segmentor loaded from its converted checkpoint),
-    on ``device`` (copies of the CPU pair: the same weights)."""
-    key = (backbone, device.type)
-    if key not in _converted:
-        if device.type == 'cpu':
-            reference = build_reference(backbone)
-            state = convert_dcama_checkpoint(reference_checkpoint(reference))
-            segmentor = build_segmentor(backbone)
-            segmentor.load_state_dict(state, strict=True)
-        else:
-            reference, segmentor = (copy.deepcopy(m).to(device)
-                                    for m in _pair(backbone))
-        _converted[key] = (reference, segmentor)
-    return _converted[key]
+from tests.test_models.dcama_cases import IMG_SIZE, build_segmentor
+from tests.test_models.dcama_cases import converted_pair as _pair
+from tests.test_models.dcama_cases import model_cfg, random_episode
 
 
 @pytest.mark.parametrize('backbone,shots,batch', [

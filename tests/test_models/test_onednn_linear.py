@@ -15,6 +15,7 @@ from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
 from dcama_mm.models.layers import (FastLinear, fast_linear,
                                     onednn_linear_available)
 from dcama_mm.models.layers.onednn_linear import use_onednn
+from tests.device_helpers import tolerances
 
 needs_onednn = pytest.mark.skipif(
     not onednn_linear_available(),
@@ -101,15 +102,17 @@ def test_convert_keeps_the_layer(cls):
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
 
 
-def test_fast_linear_module_and_bad_arguments():
-    layer = FastLinear(24, 40, activation='gelu')
-    x = torch.randn(2, 24)
+def test_fast_linear_module_and_bad_arguments(device):
+    """On CUDA the module falls back to F.linear (+ F.gelu) by itself."""
+    layer = FastLinear(24, 40, activation='gelu').to(device)
+    x = torch.randn(2, 24).to(device)
     with torch.no_grad():
+        assert use_onednn(x, layer.weight, layer.bias) == (
+            device.type == 'cpu' and onednn_linear_available())
         torch.testing.assert_close(
             layer(x),
             F.gelu(F.linear(x, layer.weight, layer.bias)),
-            rtol=1e-5,
-            atol=1e-5)
+            **tolerances(device, 1e-5, 1e-5))
     with pytest.raises(ValueError, match="activation must be one of"):
         FastLinear(4, 4, activation='relu')
     with pytest.raises(ValueError, match="activation must be one of"):

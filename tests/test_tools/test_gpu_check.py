@@ -1,0 +1,177 @@
+"""tools/analysis_tools/gpu_check.{sh,py}: what can be checked on the CPU.
+
+The search for the largest K, the benchmark-flag interface, the summary,
+a real ``--device cpu --quick`` run of some stages (its JSON schema), the
+clear stop without CUDA, and the shell wrapper.
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TOOLS = osp.join(ROOT, 'tools', 'analysis_tools')
+sys.path.insert(0, TOOLS)
+
+import gpu_check  # noqa: E402
+from gpu_check_summary import STATUSES, summary_lines  # noqa: E402
+from gpu_check_workers import largest_fitting  # noqa: E402
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep +
+                os.environ.get('PYTHONPATH', ''))
+
+
+def _search(fits_up_to, cap, deadline=None):
+    calls = []
+
+    def fits(k):
+        calls.append(k)
+        return k <= fits_up_to
+
+    return largest_fitting(fits, cap, deadline), calls
+
+
+def test_largest_fitting_doubles_then_bisects():
+    result, calls = _search(37, cap=1000)
+    assert result == dict(largest=37, first_failing=38, stopped='bisected')
+    assert calls == [1, 2, 4, 8, 16, 32, 64, 48, 40, 36, 38, 37]
+
+
+@pytest.mark.parametrize('fits_up_to,cap,expected,calls', [
+    (10**6, 10, dict(largest=10, first_failing=None, stopped='cap'),
+     [1, 2, 4, 8, 10]),
+    (0, 8, dict(largest=0, first_failing=1, stopped='bisected'), [1]),
+    (4, 4, dict(largest=4, first_failing=None, stopped='cap'), [1, 2, 4]),
+    (5, 6, dict(largest=5, first_failing=6, stopped='bisected'),
+     [1, 2, 4, 6, 5]),
+])
+def test_largest_fitting_cap_and_edges(fits_up_to, cap, expected, calls):
+    assert _search(fits_up_to, cap) == (expected, calls)
+
+
+def test_largest_fitting_stops_at_the_deadline():
+    result, calls = _search(100, cap=1000, deadline=0.0)
+    assert result == dict(largest=0, first_failing=None,
+                          stopped='time limit')
+    assert calls == []
+    with pytest.raises(ValueError, match='cap must be >= 1'):
+        largest_fitting(lambda k: True, 0)
+
+
+def test_amp_flags_of_both_benchmark_interfaces():
+    assert gpu_check._amp_flags('amp-dtype', 'fp32') == []
+    assert gpu_check._amp_flags('amp-dtype', 'bf16') == [
+        '--amp', '--amp-dtype', 'bfloat16']
+    assert gpu_check._amp_flags('amp-dtype', 'fp16') == [
+        '--amp', '--amp-dtype', 'float16']
+    assert gpu_check._amp_flags('amp-choice', 'fp16') == ['--amp', 'fp16']
+    with pytest.raises(ValueError, match='no --amp option'):
+        gpu_check._amp_flags('none', 'bf16')
+
+
+def test_benchmark_figures_and_a_changed_output(tmp_path):
+    good = dict(latency_median=0.5, latency_min=0.4, episodes_per_s=2.0,
+                peak_memory=3 * 1024**3, memory_kind='m', fast_paths={})
+    path = tmp_path / 'b.json'
+    path.write_text(json.dumps(good))
+    figures = gpu_check._figures(str(path))
+    assert figures['latency_median_s'] == 0.5
+    assert figures['max_memory_bytes'] == 3 * 1024**3
+    assert 'status' not in figures
+    del good['episodes_per_s']
+    path.write_text(json.dumps(good))
+    figures = gpu_check._figures(str(path))
+    assert figures['status'] == 'failed'
+    assert "lacks ['episodes_per_s']" in figures['error']
+
+
+def test_summary_lines_of_ok_and_failed_runs():
+    run = dict(model='swin-b', shots=1, precision='bf16', status='ok',
+               latency_median_s=0.0123, episodes_per_s=81.3,
+               max_memory_bytes=2 * 1024**3)
+    report = dict(device='cuda', wall_s=300.0, environment=dict(
+        gpu='NVIDIA H200', gpu_memory_bytes=140 * 1024**3,
+        gpu_capability='9.0', cpu_count=16, torch='2.x', torch_cuda='13.0',
+        cudnn=1, python='3.11'), stages=dict(
+            benchmark=dict(status='failed', seconds=10, error='1 of 2',
+                           runs=[run, dict(run, precision='fp16',
+                                           status='timeout',
+                                           error='stopped')]),
+            max_shots=dict(status='ok', seconds=5, result=dict(
+                size=[384, 384], largest=300, first_failing=301,
+                stopped='bisected', cap=2048))))
+    text = '\n'.join(summary_lines(report))
+    assert 'NVIDIA H200 (140 GiB, capability 9.0)' in text
+    assert 'swin-b 1-shot bf16:     12.3 ms,   81.30 episodes/s,   2.00 GiB' \
+        in text
+    assert 'swin-b 1-shot fp16: timeout: stopped' in text
+    assert 'largest K that fits at 384x384: 300 (first failing: 301' in text
+
+
+def _run_driver(*args):
+    return subprocess.run(
+        [sys.executable, osp.join(TOOLS, 'gpu_check.py'), *args], cwd=ROOT,
+        env=_env(), capture_output=True, text=True, timeout=600)
+
+
+def test_quick_cpu_run_writes_the_report(tmp_path):
+    """A real run of three stages at tiny sizes: the JSON's schema and
+    figures, and the summary."""
+    out = tmp_path / 'out'
+    proc = _run_driver('--device', 'cpu', '--quick', '--out-dir', str(out),
+                       '--stages', 'tests', 'max_shots', '--pytest-args',
+                       'tests/test_models/test_cuda_fallback.py', '-k',
+                       'recorder')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / 'gpu_check.json').read_text())
+    assert report['schema'] == gpu_check.SCHEMA
+    assert report['device'] == 'cpu' and report['exit_code'] == 0
+    assert list(report['stages']) == ['environment', 'tests', 'max_shots']
+    for stage in report['stages'].values():
+        assert stage['status'] in STATUSES
+        assert stage['status'] == 'ok', stage
+        assert osp.isfile(stage['log'])
+    env = report['environment']
+    assert env['torch'] == torch.__version__
+    assert env['torch_cuda'] == torch.version.cuda
+    assert env['cuda_available'] is torch.cuda.is_available()
+    assert env['packages']['dcama_mm'] != '' and all(
+        not str(v).startswith('import failed')
+        for v in env['packages'].values())
+    assert report['stages']['tests']['counts'] == dict(passed=1,
+                                                       deselected=17)
+    shots = report['stages']['max_shots']['result']
+    assert (shots['largest'], shots['stopped'], shots['cap']) == (4, 'cap', 4)
+    assert [t['shots'] for t in shots['tries']] == [1, 2, 4]
+    assert all(t['fits'] and t['max_memory_bytes'] > 0
+               for t in shots['tries'])
+    summary = (out / 'gpu_check.txt').read_text()
+    assert 'largest K that fits at 64x64: 4' in summary
+    assert '1 passed' in summary
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CUDA is available')
+def test_cuda_without_a_gpu_stops_with_the_reason(tmp_path):
+    proc = _run_driver('--device', 'cuda', '--out-dir', str(tmp_path))
+    assert proc.returncode == 2
+    report = json.loads((tmp_path / 'gpu_check.json').read_text())
+    assert list(report['stages']) == ['environment']
+    error = report['stages']['environment']['error']
+    assert error.startswith('CUDA is not available: torch ')
+    assert '--device cpu' in error
+    assert 'CUDA is not available' in (tmp_path / 'gpu_check.txt').read_text()
+
+
+def test_shell_wrapper(tmp_path):
+    script = osp.join(TOOLS, 'gpu_check.sh')
+    assert subprocess.run(['bash', '-n', script]).returncode == 0
+    proc = subprocess.run(['bash', script], capture_output=True, text=True,
+                          env=dict(os.environ, PYTHON='/nonexistent/python'))
+    assert proc.returncode == 2
+    assert '/nonexistent/python cannot import torch' in proc.stderr

@@ -1,0 +1,399 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""One prepared check of the GPU path, within a time budget (10 minutes).
+
+Stages, each in its own process with its own timeout (one failing or
+timing out does not stop the others; a stage that would start after the
+budget is skipped):
+
+1. ``environment``: torch, ``torch.version.cuda``, the GPU, the stack.
+   With ``--device cuda`` and no usable CUDA it stops here (exit 2).
+2. ``tests``: the CUDA cases of the device-parametrised tests
+   (``pytest -m cuda``).
+3. ``benchmark``: ``tools/analysis_tools/benchmark.py`` for Swin-B 1-shot,
+   Swin-B 5-shot and ResNet-50 1-shot at 384x384, in fp32, bf16 and fp16:
+   latency, episodes per second, ``torch.cuda.max_memory_allocated``.
+4. ``train_step``: the same tool's ``--train`` (Swin-B 1-shot).
+5. ``max_shots``: the largest K that fits at 384x384 (Swin-B, fp32
+   inference): doubling, then bisection, catching
+   ``torch.cuda.OutOfMemoryError``, up to ``--max-shots-cap``.
+6. ``dist_train``: ``tools/dist_train.sh`` of the demo config on 1 GPU for
+   one epoch, on the demo's synthetic data (generated as
+   ``tools/run_demo.py`` does).
+
+Writes ``gpu_check.json`` (every figure, per stage ``status``: ok /
+failed / timeout / skipped, and ``error``), ``gpu_check.txt`` (a short
+summary) and ``logs/`` under ``--out-dir``.
+
+``--quick`` (any device) runs every stage at tiny sizes, to check the
+script itself, e.g. on the CPU:
+``python tools/analysis_tools/gpu_check.py --device cpu --quick``.
+"""
+import argparse
+import datetime
+import json
+import os
+import os.path as osp
+import re
+import socket
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+HERE = osp.dirname(osp.abspath(__file__))
+ROOT = osp.dirname(osp.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from gpu_check_summary import PRECISIONS, summary_lines  # noqa: E402
+from gpu_check_workers import RESULT_PREFIX  # noqa: E402
+
+SCHEMA = 'dcama_mm.gpu_check/1'
+BENCHMARK = osp.join(HERE, 'benchmark.py')
+WORKERS = osp.join(HERE, 'gpu_check_workers.py')
+SWINB = osp.join(ROOT, 'configs', '_base_', 'models', 'dcama_swinb.py')
+R50 = osp.join(ROOT, 'configs', '_base_', 'models', 'dcama_r50.py')
+DEMO = osp.join(ROOT, 'configs', 'dcama_synthetic_demo.py')
+TEST_PATHS = ('tests/test_models',
+              'tests/test_apis/test_few_shot_inferencer.py')
+# amp's benchmark flags: new interface (--amp --amp-dtype) and older one
+AMP_DTYPE_NAMES = {'bf16': 'bfloat16', 'fp16': 'float16'}
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument(
+        '--out-dir', default=os.environ.get('OUT') or osp.join(
+            'work_dirs', 'gpu_check'),
+        help='where the JSON, the summary and the logs go (default: $OUT '
+        'if set, else work_dirs/gpu_check)')
+    parser.add_argument('--device', default='cuda', help='cuda or cpu')
+    parser.add_argument('--python', default=sys.executable,
+                        help='the interpreter of the stages')
+    parser.add_argument('--budget', type=float, default=540.0,
+                        help='seconds for all stages together')
+    parser.add_argument('--stages', nargs='+', default=None,
+                        help='run only these stages')
+    parser.add_argument('--quick', action='store_true',
+                        help='tiny sizes: check the script itself')
+    parser.add_argument('--max-shots-cap', type=int, default=None,
+                        help='largest K tried (default 2048; 4 with --quick)')
+    parser.add_argument('--pytest-args', nargs=argparse.REMAINDER,
+                        default=None, help='instead of -m cuda TEST_PATHS')
+    return parser.parse_args(argv)
+
+
+class Runner:
+    """Runs the stages' commands within the budget and logs them."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.deadline = time.monotonic() + args.budget
+        self.logs = osp.join(args.out_dir, 'logs')
+        os.makedirs(self.logs, exist_ok=True)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def run(self, name: str, cmd: List[str], timeout: float,
+            env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
+        """Run ``cmd`` (output to ``logs/<name>.log``) for at most
+        ``timeout`` seconds and what is left of the budget."""
+        limit = min(timeout, self.left())
+        log = osp.join(self.logs, f'{name}.log')
+        record: Dict[str, object] = dict(command=cmd, log=log)
+        if limit < 5:
+            return dict(record, status='skipped',
+                        error='no time left in the budget')
+        full_env = dict(os.environ, **(env or {}))
+        full_env['PYTHONPATH'] = ROOT + (
+            os.pathsep + full_env['PYTHONPATH']
+            if full_env.get('PYTHONPATH') else '')
+        start = time.perf_counter()
+        with open(log, 'w') as out:
+            try:
+                proc = subprocess.run(cmd, cwd=ROOT, env=full_env,
+                                      stdout=out, stderr=subprocess.STDOUT,
+                                      timeout=limit)
+                code = proc.returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        record['seconds'] = round(time.perf_counter() - start, 2)
+        with open(log) as f:
+            text = f.read()
+        record['returncode'] = code
+        if code is None:
+            record.update(status='timeout',
+                          error=f'stopped after {limit:.0f} s')
+        elif code != 0:
+            record.update(status='failed', error=_last_error(text))
+        else:
+            record['status'] = 'ok'
+        record['output'] = text
+        return record
+
+    def worker(self, name: str, args: List[str],
+               timeout: float) -> Dict[str, object]:
+        """A :mod:`gpu_check_workers` worker; its result under ``result``."""
+        record = self.run(name, [self.args.python, WORKERS] + args, timeout)
+        text = record.pop('output', '')
+        for line in text.splitlines():
+            if line.startswith(RESULT_PREFIX):
+                record['result'] = json.loads(line[len(RESULT_PREFIX):])
+        if record['status'] == 'ok' and 'result' not in record:
+            record.update(status='failed', error='no result line printed')
+        return record
+
+
+def _last_error(text: str) -> str:
+    """The last line that looks like an error (else the last line)."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        if re.search(r'(Error|error:|Exception)', line):
+            return line.strip()[-500:]
+    return lines[-1][-500:] if lines else 'no output'
+
+
+def stage_environment(r: Runner) -> Dict[str, object]:
+    record = r.worker('environment', ['environment', '--device',
+                                      r.args.device], 120)
+    result = record.get('result', {})
+    if result.get('cuda_error'):
+        record.update(status='failed', error=result['cuda_error'])
+    return record
+
+
+def stage_tests(r: Runner) -> Dict[str, object]:
+    args = r.args.pytest_args or ['-m', 'cuda', *TEST_PATHS]
+    record = r.run('tests', [r.args.python, '-m', 'pytest', '-q', '-rs',
+                             '-p', 'no:cacheprovider', *args], 180)
+    text = record.pop('output', '')
+    counts = {
+        kind: int(n)
+        for n, kind in re.findall(
+            r'(\d+) (passed|failed|skipped|errors?|deselected)', text)
+    }
+    record['counts'] = counts
+    if record['status'] == 'failed':
+        failed = re.findall(r'^(?:FAILED|ERROR) (\S+)', text, re.M)
+        record['failed_tests'] = failed[:50]
+    return record
+
+
+def _amp_interface(r: Runner) -> str:
+    """'amp-dtype' (--amp --amp-dtype NAME), 'amp-choice' (--amp bf16) or
+    'none', from the benchmark's --help."""
+    help_text = subprocess.run([r.args.python, BENCHMARK, '--help'],
+                               cwd=ROOT, capture_output=True, text=True,
+                               env=dict(os.environ, PYTHONPATH=ROOT),
+                               timeout=120).stdout
+    if '--amp-dtype' in help_text:
+        return 'amp-dtype'
+    return 'amp-choice' if '--amp' in help_text else 'none'
+
+
+def _amp_flags(interface: str, precision: str) -> List[str]:
+    if precision == 'fp32':
+        return []
+    if interface == 'amp-dtype':
+        return ['--amp', '--amp-dtype', AMP_DTYPE_NAMES[precision]]
+    if interface == 'amp-choice':
+        return ['--amp', precision]
+    raise ValueError(f'benchmark.py has no --amp option: {precision} '
+                     'cannot be measured')
+
+
+def _benchmark_runs(r: Runner, name: str, cases: List[tuple],
+                    train: bool) -> Dict[str, object]:
+    quick = r.args.quick
+    size = ['64', '64'] if quick else ['384', '384']
+    timing = ['--repeat', '1', '--warmup', '0'] if quick else [
+        '--repeat', '10', '--warmup', '3']
+    try:
+        interface = _amp_interface(r)
+    except (OSError, subprocess.SubprocessError) as exc:
+        interface = f'unknown ({exc})'
+    runs, start = [], time.perf_counter()
+    for model, config, shots in cases:
+        for precision in PRECISIONS:
+            tag = f'{name}_{model}_{shots}shot_{precision}'
+            run = dict(model=model, config=osp.relpath(config, ROOT),
+                       shots=shots, precision=precision, mode='train'
+                       if train else 'inference', size=[int(s) for s in size])
+            try:
+                flags = _amp_flags(interface, precision)
+            except ValueError as exc:
+                runs.append(dict(run, status='failed', error=str(exc)))
+                continue
+            out = osp.join(r.logs, f'{tag}.json')
+            cmd = [r.args.python, BENCHMARK, config, '--device',
+                   r.args.device, '--shots', str(shots), '--size', *size,
+                   *timing, '--no-flops', '--out', out, *flags]
+            if train:
+                cmd.append('--train')
+            record = r.run(tag, cmd, 60 if train else 45)
+            record.pop('output', None)
+            run.update(record)
+            if record['status'] == 'ok':
+                run.update(_figures(out))
+            runs.append(run)
+    statuses = {run['status'] for run in runs}
+    return dict(status='ok' if statuses == {'ok'} else 'failed',
+                amp_interface=interface, runs=runs,
+                seconds=round(time.perf_counter() - start, 2),
+                error=None if statuses == {'ok'} else
+                f'{sum(run["status"] != "ok" for run in runs)} of '
+                f'{len(runs)} runs did not succeed')
+
+
+def _figures(path: str) -> Dict[str, object]:
+    """The figures of one benchmark JSON (a failed run if one is
+    missing: the benchmark's output may have changed)."""
+    keys = dict(latency_median_s='latency_median',
+                latency_min_s='latency_min', episodes_per_s='episodes_per_s',
+                max_memory_bytes='peak_memory', memory_kind='memory_kind',
+                fast_paths='fast_paths')
+    try:
+        with open(path) as f:
+            figures = json.load(f)
+    except (OSError, ValueError) as exc:
+        return dict(status='failed', error=f'{path}: {exc}')
+    missing = sorted(v for v in keys.values() if v not in figures)
+    found = {k: figures[v] for k, v in keys.items() if v in figures}
+    if missing:
+        found.update(status='failed',
+                     error=f'{path} lacks {missing} (benchmark.py changed?)')
+    return found
+
+
+def stage_benchmark(r: Runner) -> Dict[str, object]:
+    if r.args.quick:
+        return _benchmark_runs(r, 'benchmark', [('demo-r50w16', DEMO, 1)],
+                               False)
+    return _benchmark_runs(r, 'benchmark', [('swin-b', SWINB, 1),
+                                            ('swin-b', SWINB, 5),
+                                            ('r50', R50, 1)], False)
+
+
+def stage_train_step(r: Runner) -> Dict[str, object]:
+    case = ('demo-r50w16', DEMO, 1) if r.args.quick else ('swin-b', SWINB, 1)
+    return _benchmark_runs(r, 'train_step', [case], True)
+
+
+def stage_max_shots(r: Runner) -> Dict[str, object]:
+    quick = r.args.quick
+    cap = r.args.max_shots_cap or (4 if quick else 2048)
+    limit = 30 if quick else 75
+    config, size = (DEMO, ['64', '64']) if quick else (SWINB, ['384', '384'])
+    return r.worker('max_shots', [
+        'max-shots', '--config', config, '--device', r.args.device,
+        '--size', *size, '--cap', str(cap), '--time-limit', str(limit)
+    ], limit + 60)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def stage_dist_train(r: Runner) -> Dict[str, object]:
+    data_root = osp.abspath(osp.join(r.args.out_dir, 'demo_data'))
+    per_class = ['3', '2'] if r.args.quick else ['24', '10']
+    data = r.worker('demo_data', ['demo-data', '--data-root', data_root,
+                                  '--images-per-class', *per_class], 150)
+    if data['status'] != 'ok':
+        return dict(data, error=f'demo data: {data.get("error")}')
+    work_dir = osp.abspath(osp.join(r.args.out_dir, 'dist_train'))
+    options = ['train_cfg.max_epochs=1'] + [
+        f'{loader}.dataset.data_root={data_root}'
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader')
+    ]
+    if r.args.quick:
+        options += ['train_dataloader.dataset.num_episodes=16',
+                    'val_dataloader.dataset.num_episodes=8']
+    record = r.run('dist_train', [
+        'bash', osp.join(ROOT, 'tools', 'dist_train.sh'), DEMO, '1',
+        '--work-dir', work_dir, '--cfg-options', *options
+    ], 240, env=dict(PYTHON=r.args.python, PORT=str(_free_port())))
+    record.pop('output', None)
+    record['data'] = data.get('result')
+    checkpoint = osp.join(work_dir, 'epoch_1.pth')
+    record['checkpoint'] = checkpoint if osp.isfile(checkpoint) else None
+    record['val'] = _last_metrics(work_dir)
+    if record['status'] == 'ok' and not record['checkpoint']:
+        record.update(status='failed', error=f'no {checkpoint} written')
+    return record
+
+
+def _last_metrics(work_dir: str) -> Optional[Dict[str, object]]:
+    """The last logged metrics with an mIoU (mmengine's scalars.json)."""
+    found = None
+    for root, _, files in sorted(os.walk(work_dir)):
+        if 'scalars.json' in files:
+            with open(osp.join(root, 'scalars.json')) as f:
+                for line in f:
+                    entry = json.loads(line)
+                    if any(key.endswith('mIoU') for key in entry):
+                        found = entry
+    return found
+
+
+STAGES = dict(environment=stage_environment, tests=stage_tests,
+              benchmark=stage_benchmark, train_step=stage_train_step,
+              max_shots=stage_max_shots, dist_train=stage_dist_train)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = parse_args(argv)
+    unknown = set(args.stages or ()) - set(STAGES)
+    if unknown:
+        raise SystemExit(f'--stages: unknown {sorted(unknown)}; the stages '
+                         f'are {list(STAGES)}.')
+    os.makedirs(args.out_dir, exist_ok=True)
+    runner = Runner(args)
+    started = time.time()
+    report: Dict[str, object] = dict(
+        schema=SCHEMA, device=args.device, quick=args.quick,
+        budget_s=args.budget, command=[sys.executable, *sys.argv],
+        started=datetime.datetime.now(datetime.timezone.utc).isoformat(),
+        stages={})
+    stages = report['stages']
+    code = 0
+    for name, stage in STAGES.items():
+        if args.stages and name not in args.stages and name != 'environment':
+            continue
+        print(f'[gpu_check] {name} ({runner.left():.0f} s left) ...',
+              flush=True)
+        try:
+            stages[name] = stage(runner)
+        except Exception as exc:  # a broken stage must not stop the others
+            stages[name] = dict(status='failed',
+                                error=f'{type(exc).__name__}: {exc}')
+        print(f'[gpu_check] {name}: {stages[name]["status"]}'
+              + (f' ({stages[name].get("error")})'
+                 if stages[name]['status'] != 'ok' else ''), flush=True)
+        if name == 'environment':
+            report['environment'] = stages[name].get('result', {})
+            if report['environment'].get('cuda_error'):
+                code = 2
+                break
+    report['wall_s'] = round(time.time() - started, 2)
+    report['finished'] = datetime.datetime.now(
+        datetime.timezone.utc).isoformat()
+    if code == 0 and any(s['status'] != 'ok' for s in stages.values()):
+        code = 1
+    report['exit_code'] = code
+    path = osp.join(args.out_dir, 'gpu_check.json')
+    with open(path, 'w') as f:
+        json.dump(report, f, indent=2)
+    text = '\n'.join(summary_lines(report))
+    with open(osp.join(args.out_dir, 'gpu_check.txt'), 'w') as f:
+        f.write(text + '\n')
+    print(text)
+    print(f'[gpu_check] wrote {path}')
+    return code
+
+
+if __name__ == '__main__':
+    sys.exit(main())
