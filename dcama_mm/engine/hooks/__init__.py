@@ -1,4 +1,5 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 from .few_shot_visualization_hook import FewShotVisualizationHook
+from .random_state_hook import RandomStateHook
 
-__all__ = ['FewShotVisualizationHook']
+__all__ = ['FewShotVisualizationHook', 'RandomStateHook']
