@@ -34,6 +34,7 @@ from mmseg.registry import RUNNERS
 from .config_checks import (check_checkpoint, check_dataset_paths,
                             check_model_types, check_test_config,
                             check_train_config)
+from .watchdog import start_launcher_watchdog
 
 
 def tool_arg_parser(description: str, config_help: str,
@@ -132,7 +133,9 @@ def build_runner(cfg: Config, launcher: str,
 
     Fails fast, before any model or data is built: checks the number of
     processes (:func:`check_world_size`) and the config (``check_config``),
-    then sets up CPU processes (:func:`setup_cpu_distributed`) and builds
+    starts the watchdog that stops a torchrun worker whose launcher is gone
+    (:func:`~dcama_mm.engine.watchdog.start_launcher_watchdog`), then sets
+    up CPU processes (:func:`setup_cpu_distributed`) and builds
     mmengine's Runner, or mmseg's ``RUNNERS`` entry when the config names a
     ``runner_type``.
 
@@ -148,6 +151,7 @@ def build_runner(cfg: Config, launcher: str,
     """
     check_world_size()
     check_config(cfg)
+    start_launcher_watchdog(launcher)
     setup_cpu_distributed(cfg, launcher)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
