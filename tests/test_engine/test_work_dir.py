@@ -6,6 +6,7 @@ earlier checkpoints into ``previous_<time>/`` first. Real tools/train.py
 subprocesses on the tiny project.
 """
 import glob
+import os
 import os.path as osp
 
 import pytest
@@ -133,3 +134,27 @@ def test_demo_over_an_earlier_run_trains_afresh_with_it_set_aside(
     ]
     assert len(log_folders(work_dir)) == 1
     assert osp.isfile(osp.join(work_dir, 'demo_results.json'))
+
+
+def test_dist_train_passes_the_rule_and_force_through(project, tmp_path):
+    """2 CPU processes (dist_train.sh): refused on every rank; --force
+    moves the files once (rank 0) and trains."""
+    work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
+    before = hashes(work_dir)
+    old = previous_run_files(work_dir)
+    dist_train = ['bash', osp.join(TOOLS, 'dist_train.sh'),
+                  project['config'], '2', '--work-dir', work_dir,
+                  '--cfg-options', 'train_cfg.max_epochs=1']
+    refused = run(dist_train, cwd=project['root'], check=False)
+    assert refused.returncode != 0
+    assert refused.stdout.count('WorkDirInUseError: --work-dir') >= 2
+    assert hashes(work_dir) == before
+    forced = run(dist_train + ['--force'], cwd=project['root'])
+    assert 'running 2 CPU processes with the gloo backend' in forced.stdout
+    assert forced.stdout.count('--force: moved the') == 1
+    aside = glob.glob(osp.join(work_dir, 'previous_*'))
+    assert len(aside) == 1
+    assert sorted(os.listdir(aside[0])) == old
+    assert previous_run_files(work_dir) == [
+        'best_mIoU_epoch_1.pth', 'epoch_1.pth', 'last_checkpoint'
+    ]
