@@ -10,6 +10,11 @@
 4. Evaluates the best checkpoint 1-shot and 5-shot, writes some episode
    pictures, prints the figures side by side and where everything is.
 
+Run again, it trains afresh: what an earlier demo left in the work dir
+(checkpoints, logs, pictures, ``demo_results.json``) is first moved into
+``<work dir>/previous_<time>/`` and the demo says so (nothing is
+overwritten; a stale checkpoint is never reused for new code).
+
 Usage: python tools/run_demo.py [--work-dir DIR] [--data-root DIR]
 """
 import argparse
@@ -36,6 +41,7 @@ from mmengine.runner import Runner  # noqa: E402
 
 import dcama_mm  # noqa: E402,F401
 from dcama_mm.datasets.synthetic import make_synthetic_coco  # noqa: E402
+from dcama_mm.engine.work_dirs import set_aside  # noqa: E402
 from dcama_mm.evaluation.metrics.few_shot_iou_metric import (  # noqa: E402
     few_shot_iou, intersect_and_union_fb)
 from mmseg.registry import DATASETS  # noqa: E402
@@ -115,6 +121,33 @@ def demo_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def set_aside_earlier_run(work_dir: str) -> str:
+    """Move what an earlier demo left in ``work_dir`` into ``previous_*``.
+
+    Everything in ``work_dir`` but the ``previous_*`` folders of still
+    earlier runs is moved, so that the new run's checkpoints, logs and
+    pictures are alone there (and ``last_checkpoint`` names its own).
+
+    Returns:
+        str: The folder the earlier run went into; ``''`` when the work
+        dir was empty or missing.
+    """
+    if not osp.isdir(work_dir):
+        return ''
+    names = sorted(
+        name for name in os.listdir(work_dir)
+        if not name.startswith('previous_'))
+    if not names:
+        return ''
+    target = set_aside(work_dir, names)
+    print_log(
+        f'{work_dir} held an earlier demo run: moved its {len(names)} '
+        f'entries (checkpoints, logs, pictures, results) into {target}/ '
+        '(delete it when you no longer need it); this demo trains afresh.',
+        logger='current')
+    return target
+
+
 def test_cfg(cfg: Config, name: str, shots: int, checkpoint,
              pictures: int) -> Config:
     """A copy of ``cfg`` that tests ``checkpoint`` on ``shots``-shot."""
@@ -164,6 +197,7 @@ def main() -> None:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     prepare_data(args.data_root)
     cfg = demo_cfg(args)
+    earlier = set_aside_earlier_run(cfg.work_dir)
     os.makedirs(cfg.work_dir, exist_ok=True)
 
     results: Dict[str, Dict[int, Dict[str, float]]] = {}
@@ -228,6 +262,10 @@ def main() -> None:
                     osp.join(cfg.work_dir, 'test_*shot', '*',
                              'episodes_*shot')))),
         f'data: {args.data_root}',
+    ]
+    if earlier:
+        lines.append(f'the earlier demo run: {earlier}')
+    lines += [
         '=' * 72,
     ]
     summary_file = osp.join(cfg.work_dir, 'demo_results.json')

@@ -4,6 +4,7 @@
 Examples:
     python tools/train.py configs/dcama_swinb_coco_fold0.py
     python tools/train.py CONFIG --work-dir work_dirs/run1 --resume
+    python tools/train.py CONFIG --work-dir work_dirs/run1 --force
     bash tools/dist_train.sh CONFIG 4        # 4 GPUs (or 4 CPU processes)
     mim train dcama_mm CONFIG --gpus 4 --launcher pytorch
 """
@@ -23,6 +24,8 @@ if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
 
 from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
 from dcama_mm.engine.hooks import configure_checkpoint_loading  # noqa: E402
+from dcama_mm.engine.resume import resolve_resume  # noqa: E402
+from dcama_mm.engine.work_dirs import check_new_run  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -37,8 +40,14 @@ def parse_args() -> argparse.Namespace:
         nargs='?',
         type=str,
         const='auto',
-        help='resume training: from the latest checkpoint in the work dir '
-        'when no path is given, else from the given checkpoint')
+        help='resume training: from the newest intact checkpoint in the '
+        'work dir when no path is given, else from the given checkpoint')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='start a new run in a work dir that holds the checkpoints of an '
+        'earlier run: they are moved into <work dir>/previous_<time>/ first '
+        '(without --force or --resume such a work dir is refused)')
     parser.add_argument(
         '--load-partial',
         action='store_true',
@@ -84,9 +93,31 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def prepare_run(cfg: Config, args: argparse.Namespace) -> None:
+    """Decide what the run resumes and protect an earlier run's checkpoints.
+
+    Before the Runner is built: ``--resume`` is resolved to an intact
+    checkpoint (:func:`dcama_mm.engine.resume.resolve_resume`), and a new
+    run into a work dir holding checkpoints is refused unless ``--force``
+    (:func:`dcama_mm.engine.work_dirs.check_new_run`).
+    """
+    force = getattr(args, 'force', False)
+    if force and args.resume is not None:
+        raise ValueError(
+            '--force starts a new run and --resume continues one: give only '
+            'one of them.')
+    resumed = resolve_resume(cfg, args.resume)
+    check_new_run(
+        cfg,
+        resume=resumed is not None,
+        force=force,
+        nothing_to_resume=args.resume is not None)
+
+
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
+    prepare_run(cfg, args)
     runner = launch.build_runner(cfg, args.launcher,
                                  launch.check_train_config)
     runner.train()

@@ -45,4 +45,8 @@ default_hooks = dict(
     # Off by default; `tools/test.py ... --show-dir DIR` turns it on and
     # writes one picture per test episode.
     visualization=dict(type='FewShotVisualizationHook', draw=False),
+    # The random states (torch, numpy, random; per rank) go into every
+    # checkpoint and are restored by --resume, so that a resumed run equals
+    # an uninterrupted one (docs/runs.md).
+    random_state=dict(type='RandomStateHook'),
 )

@@ -35,6 +35,7 @@ from .config_checks import (check_checkpoint, check_dataset_paths,
                             check_model_types, check_test_config,
                             check_train_config)
 from .option_checks import check_dataloader_workers, merge_cfg_options
+from .watchdog import start_launcher_watchdog
 
 
 def tool_arg_parser(description: str, config_help: str,
@@ -138,7 +139,9 @@ def build_runner(cfg: Config, launcher: str,
 
     Fails fast, before any model or data is built: checks the number of
     processes (:func:`check_world_size`) and the config (``check_config``),
-    then sets up CPU processes (:func:`setup_cpu_distributed`) and builds
+    starts the watchdog that stops a torchrun worker whose launcher is gone
+    (:func:`~dcama_mm.engine.watchdog.start_launcher_watchdog`), then sets
+    up CPU processes (:func:`setup_cpu_distributed`) and builds
     mmengine's Runner, or mmseg's ``RUNNERS`` entry when the config names a
     ``runner_type``.
 
@@ -154,6 +157,7 @@ def build_runner(cfg: Config, launcher: str,
     """
     check_world_size()
     check_config(cfg)
+    start_launcher_watchdog(launcher)
     setup_cpu_distributed(cfg, launcher)
     if 'runner_type' not in cfg:
         return Runner.from_cfg(cfg)
