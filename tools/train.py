@@ -89,7 +89,8 @@ def build_cfg(args: argparse.Namespace) -> Config:
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
-    configure_checkpoint_loading(cfg, partial=args.load_partial)
+    configure_checkpoint_loading(
+        cfg, partial=getattr(args, 'load_partial', False))
     return cfg
 
 

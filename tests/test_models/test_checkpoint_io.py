@@ -46,7 +46,8 @@ def test_load_state_dict_file_errors(tmp_path):
         load_state_dict_file(str(missing))
     junk = tmp_path / 'junk.pth'
     junk.write_text('not a checkpoint')
-    with pytest.raises(ValueError, match='junk.pth is not a PyTorch checkpoint'):
+    with pytest.raises(ValueError,
+                       match='junk.pth is not a PyTorch checkpoint'):
         load_state_dict_file(str(junk))
     listed = tmp_path / 'list.pth'
     torch.save([torch.zeros(1)], listed)

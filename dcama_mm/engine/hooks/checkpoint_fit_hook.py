@@ -9,7 +9,7 @@ does not fit the model (:mod:`dcama_mm.models.utils.checkpoint_checks`).
 ``tools/test.py`` and ``tools/train.py`` add it with
 :func:`configure_checkpoint_loading`.
 """
-from typing import Any, Iterator, List
+from typing import Any, Iterator, List, Optional
 
 from mmengine.config import Config
 from mmengine.hooks import Hook
@@ -41,7 +41,9 @@ class CheckpointFitHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, partial: bool = False, advice: str = None) -> None:
+    def __init__(self,
+                 partial: bool = False,
+                 advice: Optional[str] = None) -> None:
         self.partial = partial
         self.advice = advice or _TRAIN_ADVICE
 

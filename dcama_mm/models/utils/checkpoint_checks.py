@@ -277,9 +277,10 @@ def check_checkpoint_fits(model: nn.Module,
     message = (f'Checkpoint "{filename}" does not fit {target}: '
                f'{fit.describe()}.{hint}')
     if partial:
+        loaded = fit.num_model_keys - len(fit.missing) - len(fit.mismatched)
         print_log(
-            f'{message} Loading the {fit.num_model_keys - len(fit.missing)}'
-            f' weights it has for the model (partial loading).',
+            f'{message} Loading the {loaded} entries that fit (partial '
+            'loading).',
             logger='current',
             level=logging.WARNING)
         return fit

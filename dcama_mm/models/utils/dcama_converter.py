@@ -80,8 +80,8 @@ def _split(checkpoint: Mapping) -> Tuple[Dict[str, torch.Tensor], Dict[
     missing = [k for k in _HEAD_REQUIRED if k not in head]
     if other and not backbone and is_dcama_mm_checkpoint(state_dict):
         raise AlreadyDCAMAMMError(
-            'already a dcama_mm checkpoint (keys backbone.*, '
-            'decode_head.*): nothing to convert. Use it directly: '
+            'already a dcama_mm checkpoint: nothing to convert (its keys '
+            'are backbone.*, decode_head.*). Use it directly: '
             'tools/test.py CONFIG CHECKPOINT, init_model(CONFIG, CHECKPOINT).')
     if other or not backbone or missing:
         keys = sorted(state_dict)[:5]
