@@ -195,9 +195,11 @@ def log_names(queries: List[Query], files: List[Tuple[str, str]],
         for (_, name), pair in zip(queries[:shown], files[:shown])
     ]
     more = f', ... ({len(queries)} queries)' if len(queries) > shown else ''
+    kinds = [kind for kind, written in zip(
+        ('<name>.png masks', '<name>.jpg overlays'), files[0]) if written]
     print_log(
         f'Results in {out_dir} are named after each query\'s file name, '
-        'extension included (<name>.png masks, <name>.jpg overlays): '
+        f'extension included ({", ".join(kinds)}): '
         + ', '.join(pairs) + more,
         logger='current')
 
