@@ -7,12 +7,24 @@ Example::
         --support cat1.jpg:cat1_mask.png --support cat2.jpg:cat2_mask.png \\
         --query photos/ --out outputs/cats
 
-writes, for every query ``photos/<name>.<ext>``:
+writes, for every query ``photos/<file name>`` (e.g. ``photos/a.jpg``):
 
-- ``outputs/cats/pred/<name>.png``: the binary mask at the photo's size
-  (0 background, 255 foreground; usable as a support mask);
-- ``outputs/cats/vis/<name>.jpg``: the photo with the mask tinted and the
-  supports (their masks tinted) small beside it.
+- ``outputs/cats/pred/<file name>.png`` (``a.jpg.png``): the binary mask at
+  the photo's size (0 background, 255 foreground; usable as a support
+  mask);
+- ``outputs/cats/vis/<file name>.jpg`` (``a.jpg.jpg``): the photo with the
+  mask tinted and the supports (their masks tinted) small beside it.
+
+Result names keep the query's extension, so ``a.jpg`` and ``a.png`` of one
+folder never share a result; two queries with the same file name (from two
+folders) are refused before any work.
+
+Masks: 0/1, 0/255 or soft 0..255 masks (object >= 128). For a label mask
+(e.g. a PASCAL VOC palette PNG, or labels 0/1/2) say which label is the
+object with ``--support-label 15`` (once: for every support; repeated: one
+per ``--support``, in order). A label mask without it, or a mask without
+any foreground, is refused with the values found (``docs/inputs.md``).
+Paths must not contain ``:`` (the separator of ``--support``).
 
 Several classes at once: name each support's class,
 ``--support cat:cat1.jpg:cat1.png --support dog:dog1.jpg:dog1.png``; then
@@ -27,7 +39,7 @@ read is reported and skipped; the exit status is then 1.
 import argparse
 import logging
 import sys
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmengine.config import DictAction
 from mmengine.logging import print_log
@@ -60,30 +72,55 @@ def parse_support(spec: str) -> Tuple[str, str]:
     return img, mask
 
 
-def parse_supports(specs: Sequence[str]) -> Dict[Optional[str], list]:
+def parse_supports(
+        specs: Sequence[str],
+        labels: Optional[Sequence[int]] = None) -> Dict[Optional[str], list]:
     """Group ``[CLASS:]IMAGE:MASK`` arguments by class.
 
     Args:
         specs (Sequence[str]): The ``--support`` values.
+        labels (Sequence[int], optional): The ``--support-label`` values
+            (see :func:`support_labels`). Defaults to None.
 
     Returns:
         dict: Class name (None when no spec names one) -> list of (image,
-        mask), in the order first given.
+        mask, label or None), in the order first given.
 
     Raises:
-        ValueError: A spec without a mask, or named and unnamed specs
-            mixed.
+        ValueError: A spec without a mask, named and unnamed specs mixed,
+            or neither one label nor one per spec.
     """
     groups: Dict[Optional[str], list] = {}
-    for spec in specs:
+    for spec, label in zip(specs, support_labels(labels, len(specs))):
         head, img_mask = spec.split(':', 1) if spec.count(':') >= 2 else (
             None, spec)
-        groups.setdefault(head or None, []).append(parse_support(img_mask))
+        groups.setdefault(head or None, []).append(
+            parse_support(img_mask) + (label, ))
     if None in groups and len(groups) > 1:
         raise ValueError(
             'Give every --support as IMAGE:MASK (one class) or every one as '
             'CLASS:IMAGE:MASK (several classes), not both.')
     return groups
+
+
+def support_labels(labels: Optional[Sequence[int]],
+                   shots: int) -> List[Optional[int]]:
+    """The ``--support-label`` values, one per ``--support`` (None each
+    without the option).
+
+    Raises:
+        ValueError: Neither one label nor one per support.
+    """
+    if not labels:
+        return [None] * shots
+    if len(labels) == 1:
+        return list(labels) * shots
+    if len(labels) != shots:
+        raise ValueError(
+            f'--support-label was given {len(labels)} times for {shots} '
+            '--support: give it once (the label of every mask) or once per '
+            '--support, in their order.')
+    return list(labels)
 
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -101,9 +138,19 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         action='append',
         required=True,
         metavar='IMAGE:MASK',
-        help='a support image and its binary mask (0/1 or 0/255 PNG); '
-        'repeat for K > 1 shots; CLASS:IMAGE:MASK names its class, for '
-        'several classes at once')
+        help='a support image and its mask (0/1, 0/255 or soft 0..255; a '
+        'label mask needs --support-label); repeat for K > 1 shots; '
+        'CLASS:IMAGE:MASK names its class, for several classes at once '
+        '(paths must not contain ":")')
+    parser.add_argument(
+        '--support-label',
+        action='append',
+        type=int,
+        default=None,
+        metavar='LABEL',
+        help='the object\'s label (pixel value) in label masks, e.g. 15 for '
+        'a PASCAL VOC person: once for every --support, or once per '
+        '--support in their order')
     parser.add_argument(
         '--query',
         action='append',
@@ -162,7 +209,7 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     from dcama_mm.apis import FewShotInferencer
 
     try:
-        groups = parse_supports(opts.support)
+        groups = parse_supports(opts.support, opts.support_label)
         img_size = opts.img_size
         if img_size is not None and len(img_size) not in (1, 2):
             raise ValueError('--img-size takes one value or two (H W), got '
@@ -175,13 +222,16 @@ def main(args: Optional[Sequence[str]] = None) -> int:
             device=opts.device,
             img_size=img_size,
             cfg_options=opts.cfg_options)
+        # class -> (images, masks, labels)
         sets = {
-            name: ([img for img, _ in pairs], [mask for _, mask in pairs])
-            for name, pairs in groups.items()
+            name: tuple(list(column) for column in zip(*specs))
+            for name, specs in groups.items()
         }
         if None in sets:
             support_kwargs = dict(
-                support_imgs=sets[None][0], support_masks=sets[None][1])
+                support_imgs=sets[None][0],
+                support_masks=sets[None][1],
+                support_labels=sets[None][2])
         else:
             support_kwargs = dict(support_sets=sets)
         result = inferencer(
@@ -192,7 +242,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
             img_out_dir='' if opts.no_overlay else 'vis',
             pred_out_dir='pred',
             force=opts.force,
-            show_progress=True)
+            show_progress=True,
+            return_predictions=False)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
         print_log(f'Error: {err}', logger='current', level=logging.ERROR)
         return 2

@@ -20,9 +20,9 @@ from ..visualization import build_drawing_visualizer
 from .inference import init_model
 from .inference_inputs import (ImageType, InferenceResults, InputsType,
                                Query, collect_queries, config_of, is_single)
-from .n_way import NWayInferenceMixin, SupportSpec, write_label_png
-from .support_set import (SupportSet, load_support_set, query_batches,
-                          split_test_pipeline)
+from .n_way import NWayInferenceMixin, SupportSpec
+from .support_set import (LabelsType, SupportSet, load_support_set,
+                          query_batches, split_test_pipeline)
 
 
 class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
@@ -41,10 +41,13 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
     as paths), the model's data preprocessor and the segmentor's
     ``predict``, which resizes each query's logits to the query's original
     size before the argmax; pictures come from the config's
-    :class:`~dcama_mm.visualization.FewShotLocalVisualizer`. Masks are read
-    by the binary-mask rule of
-    :mod:`dcama_mm.datasets.transforms.binary_mask` (foreground >= 128, or
-    1 in a 0/1 mask).
+    :class:`~dcama_mm.visualization.FewShotLocalVisualizer`. Image files of
+    every mode (16-bit, palette, ...) are read by the rule of
+    :mod:`dcama_mm.datasets.transforms.image_modes`, masks by the
+    binary-mask rule of :mod:`dcama_mm.datasets.transforms.binary_mask`
+    (0/1, 0/255 and soft 0..255 masks; a label mask needs
+    ``support_labels``); a support mask without foreground is refused.
+    ``docs/inputs.md`` has both rules and the result file names.
 
     The support set goes through the pipeline once (as an episode whose
     query is its first support), is encoded once
@@ -163,26 +166,32 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
     # ------------------------------------------------------------------
     # Supports
     # ------------------------------------------------------------------
-    def set_supports(self, support_imgs: Union[ImageType,
-                                               Sequence[ImageType]],
-                     support_masks: Union[ImageType,
-                                          Sequence[ImageType]]) -> None:
+    def set_supports(self,
+                     support_imgs: Union[ImageType, Sequence[ImageType]],
+                     support_masks: Union[ImageType, Sequence[ImageType]],
+                     support_labels: LabelsType = None) -> None:
         """Load, check and encode a support set for the following calls.
 
         Args:
             support_imgs (str | np.ndarray | Sequence): K >= 1 support images
                 (paths or arrays).
-            support_masks (str | np.ndarray | Sequence): Their binary masks,
-                in the same order, each of the size of its image.
+            support_masks (str | np.ndarray | Sequence): Their masks, in the
+                same order, each of the size of its image.
+            support_labels (int | Sequence, optional): The object's label in
+                label masks (e.g. 15 in a PASCAL VOC palette PNG): one for
+                every mask, or one (or None) per mask. Defaults to None: the
+                masks are binary (0/1, 0/255 or soft 0..255).
 
         Raises:
             ValueError: No support, a support without a mask (or a mask
-                without a support), an unreadable file, or a mask whose
-                size differs from its image.
+                without a support), an unreadable file, a mask whose size
+                differs from its image, a label mask without a label (the
+                message gives its values), or a mask without foreground.
             FileNotFoundError: A support image or mask does not exist.
         """
         self._supports = load_support_set(
-            support_imgs, support_masks, self._load, self._rest, self.model)
+            support_imgs, support_masks, self._load, self._rest, self.model,
+            support_labels)
         self._classes, self._support_sets = [], []
 
     # ------------------------------------------------------------------
@@ -194,6 +203,7 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                                               Sequence[ImageType]]] = None,
                  support_masks: Optional[Union[ImageType,
                                                Sequence[ImageType]]] = None,
+                 support_labels: LabelsType = None,
                  batch_size: int = 1,
                  return_probs: bool = False,
                  return_datasamples: bool = False,
@@ -206,7 +216,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                  resize_to_original: bool = True,
                  support_sets: Optional[Mapping[str, SupportSpec]] = None,
                  fg_threshold: float = 0.5,
-                 show_progress: bool = False) -> dict:
+                 show_progress: bool = False,
+                 return_predictions: bool = True) -> dict:
         """Segment the query images.
 
         Args:
@@ -218,6 +229,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 :meth:`set_supports`). Defaults to None: use the stored set.
             support_masks (str | np.ndarray | Sequence, optional): Their
                 masks. Defaults to None.
+            support_labels (int | Sequence, optional): The object's label in
+                label masks (see :meth:`set_supports`). Defaults to None.
             batch_size (int): Queries per forward pass. Defaults to 1.
             return_probs (bool): Also return each query's foreground
                 probability (softmax of the resized logits). Defaults to
@@ -230,12 +243,13 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             out_dir (str): Folder to write results to; nothing is written
                 when empty. Defaults to ''.
             img_out_dir (str): Sub-folder of ``out_dir`` for the overlay
-                pictures (``<query name>.jpg``: the query with its mask
+                pictures (``<query file name>.jpg``: the query with its mask
                 drawn, the supports small beside it). Empty to write none.
                 Defaults to 'vis'.
             pred_out_dir (str): Sub-folder of ``out_dir`` for the masks
-                (``<query name>.png``, 0 background / 255 foreground, usable
-                as a support mask). Empty to write none. Defaults to 'pred'.
+                (``<query file name>.png``, e.g. ``a.jpg.png``: 0 background
+                / 255 foreground, usable as a support mask). Empty to write
+                none. Defaults to 'pred'.
             force (bool): Overwrite existing result files. Without it, the
                 call refuses (before running the model) when one of its
                 result files exists. Defaults to False.
@@ -254,6 +268,10 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 that class's foreground probability exceeds this, else it
                 is background. Defaults to 0.5.
             show_progress (bool): Show a progress bar. Defaults to False.
+            return_predictions (bool): Return the predictions. False keeps
+                none (``predictions`` is then an empty list), so that the
+                memory stays flat over many queries written to
+                ``out_dir``. Defaults to True.
 
         Returns:
             dict: With keys
@@ -283,6 +301,9 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
+        if support_labels is not None and support_masks is None:
+            raise ValueError('support_labels goes with support_masks (with '
+                             'support_sets: (images, masks, labels)).')
         if support_sets is not None:
             if support_imgs is not None or support_masks is not None:
                 raise ValueError('Give support_sets (N-way) or support_imgs '
@@ -293,7 +314,7 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 raise ValueError(
                     'Give both support_imgs and support_masks (or neither '
                     'to reuse the support set given before).')
-            self.set_supports(support_imgs, support_masks)
+            self.set_supports(support_imgs, support_masks, support_labels)
         n_way = bool(self.classes)
         if self._supports is None and not n_way:
             raise ValueError(
@@ -301,7 +322,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 'support_sets), or call set_supports() first.')
         queries = self._inputs_to_list(inputs)
         results = InferenceResults(queries, out_dir, img_out_dir,
-                                   pred_out_dir, force, show_progress)
+                                   pred_out_dir, force, show_progress,
+                                   return_predictions)
         for batch in self.preprocess(queries, batch_size, results.failed,
                                      results.progress):
             if n_way:
@@ -317,19 +339,19 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 if vis_file or return_vis:
                     vis = (self._visualize_n_way(img, sample)
                            if n_way else self.visualize(img, sample))
-                labels = sample.pred_sem_seg.data[0].to(torch.uint8)
-                labels = labels.cpu().numpy()
-                if pred_file and n_way:
-                    write_label_png(
-                        pred_file, labels,
-                        self.visualizer.class_colors(len(self.classes)))
-                elif pred_file:
-                    mmcv.imwrite(labels * np.uint8(255), pred_file)
-                results.add(
-                    idx, (self._postprocess_n_way(sample, return_datasamples)
-                          if n_way else self.postprocess(
-                              sample, return_probs, return_datasamples)),
-                    vis, return_vis)
+                if pred_file:
+                    labels = sample.pred_sem_seg.data[0].to(torch.uint8)
+                    results.write_mask(
+                        idx, labels.cpu().numpy(),
+                        self.visualizer.class_colors(len(self.classes))
+                        if n_way else None)
+                prediction = None
+                if return_predictions:  # else: nothing kept, nor computed
+                    prediction = (
+                        self._postprocess_n_way(sample, return_datasamples)
+                        if n_way else self.postprocess(
+                            sample, return_probs, return_datasamples))
+                results.add(idx, prediction, vis, return_vis)
         return results.finish(is_single(inputs), return_vis)
 
     def preprocess(self, queries: List[Query], batch_size: int,

@@ -13,6 +13,7 @@ import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
+from PIL import Image
 
 from ..datasets.transforms.load_episode import as_image_array
 
@@ -126,36 +127,49 @@ def collect_queries(inputs: InputsType) -> List[Query]:
     return queries
 
 
-def unique_stems(queries: List[Query]) -> List[str]:
-    """File stems for the results: the query's name, suffixed if repeated
-    (arrays: their index, 8 digits)."""
-    stems, seen = [], set()
+def result_names(queries: List[Query]) -> List[str]:
+    """The name of each query's result files: its file name, extension
+    included (``photos/a.jpg`` -> ``a.jpg``; the result files add ``.png``
+    and ``.jpg``), or for an array its position in ``queries``, 8 digits.
+
+    A name depends on its query alone, never on the other queries, so
+    ``a.jpg``, ``a_1.jpg`` and ``a.png`` of one folder give ``a.jpg``,
+    ``a_1.jpg`` and ``a.png``.
+
+    Raises:
+        ValueError: Two queries with the same file name (from different
+            folders, or one file given twice), naming both.
+    """
+    names: List[str] = []
+    first: dict = {}
     for i, (source, _) in enumerate(queries):
-        if isinstance(source, str):
-            stem = osp.splitext(osp.basename(source))[0]
-        else:
-            stem = f'{i:08d}'
-        unique, n = stem, 1
-        while unique in seen:
-            unique = f'{stem}_{n}'
-            n += 1
-        seen.add(unique)
-        stems.append(unique)
-    return stems
+        name = osp.basename(source) if isinstance(source, str) else \
+            f'{i:08d}'
+        if name in first:
+            raise ValueError(
+                f'The queries {first[name]!r} and {source!r} have the same '
+                f'file name {name!r}, and results are named after it: '
+                'segment them into separate output folders (or rename '
+                'one).')
+        first[name] = source if isinstance(source, str) else \
+            f'query array #{i}'
+        names.append(name)
+    return names
 
 
-def plan_outputs(stems: List[str], pred_dir: str, vis_dir: str,
+def plan_outputs(names: List[str], pred_dir: str, vis_dir: str,
                  force: bool) -> List[Tuple[str, str]]:
-    """Name every result file (``''`` where none is written); refuse to
-    overwrite an existing one without ``force``.
+    """Name every result file, ``<name>.png`` (mask) and ``<name>.jpg``
+    (overlay), ``''`` where none is written; refuse to overwrite an
+    existing one without ``force``.
 
     Raises:
         FileExistsError: Naming up to three existing files.
     """
     out_files = []
-    for stem in stems:
-        pred_file = osp.join(pred_dir, stem + '.png') if pred_dir else ''
-        vis_file = osp.join(vis_dir, stem + '.jpg') if vis_dir else ''
+    for name in names:
+        pred_file = osp.join(pred_dir, name + '.png') if pred_dir else ''
+        vis_file = osp.join(vis_dir, name + '.jpg') if vis_dir else ''
         out_files.append((pred_file, vis_file))
     if not force:
         existing = [f for pair in out_files for f in pair
@@ -169,6 +183,36 @@ def plan_outputs(stems: List[str], pred_dir: str, vis_dir: str,
                 'another output folder, or pass force=True (--force) to '
                 'overwrite them.')
     return out_files
+
+
+def log_names(queries: List[Query], files: List[Tuple[str, str]],
+              out_dir: str, shown: int = 3) -> None:
+    """Log the naming rule with the first ``shown`` query -> file pairs
+    (files relative to ``out_dir``)."""
+    pairs = [
+        f'{name} -> '
+        + ' + '.join(osp.relpath(f, out_dir) for f in pair if f)
+        for (_, name), pair in zip(queries[:shown], files[:shown])
+    ]
+    more = f', ... ({len(queries)} queries)' if len(queries) > shown else ''
+    kinds = [kind for kind, written in zip(
+        ('<name>.png masks', '<name>.jpg overlays'), files[0]) if written]
+    print_log(
+        f'Results in {out_dir} are named after each query\'s file name, '
+        f'extension included ({", ".join(kinds)}): '
+        + ', '.join(pairs) + more,
+        logger='current')
+
+
+def write_label_png(path: str, labels: np.ndarray,
+                    palette: Sequence[Tuple[int, int, int]]) -> None:
+    """A label map as an indexed PNG (index = label; 0 black, class ``n``
+    in ``palette[n - 1]``, RGB)."""
+    picture = Image.fromarray(labels.astype(np.uint8), mode='P')
+    flat = [0, 0, 0] + [c for color in palette for c in color]
+    picture.putpalette(flat + [0] * (768 - len(flat)))
+    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
+    picture.save(path)
 
 
 class InferenceResults:
@@ -185,23 +229,46 @@ class InferenceResults:
         pred_out_dir (str): Its masks' sub-folder ('' for none).
         force (bool): Overwrite existing files.
         show_progress (bool): Show a progress bar.
+        keep_predictions (bool): Keep every prediction for the returned
+            dict; False keeps none (the memory then stays flat however
+            many queries are written). Defaults to True.
     """
 
-    def __init__(self, queries: List[Query], out_dir: str, img_out_dir: str,
-                 pred_out_dir: str, force: bool, show_progress: bool) -> None:
+    def __init__(self,
+                 queries: List[Query],
+                 out_dir: str,
+                 img_out_dir: str,
+                 pred_out_dir: str,
+                 force: bool,
+                 show_progress: bool,
+                 keep_predictions: bool = True) -> None:
         self.queries = queries
         self.pred_dir = osp.join(out_dir, pred_out_dir) if (
             out_dir and pred_out_dir) else ''
         self.vis_dir = osp.join(out_dir, img_out_dir) if (
             out_dir and img_out_dir) else ''
         self.files = plan_outputs(
-            unique_stems(queries), self.pred_dir, self.vis_dir, force)
-        self.predictions: list = [None] * len(queries)
+            result_names(queries), self.pred_dir, self.vis_dir, force)
+        if self.pred_dir or self.vis_dir:
+            log_names(queries, self.files, out_dir)
+        self.keep_predictions = keep_predictions
+        self.predictions: list = [None] * len(queries) if \
+            keep_predictions else []
         self.visualizations: list = [None] * len(queries)
         self.failed: List[str] = []
         # sys.stdout looked up now, so that redirections of it are honoured
         self.progress = ProgressBar(
             len(queries), file=sys.stdout) if show_progress else None
+
+    def write_mask(self, idx: int, labels: np.ndarray,
+                   palette: Optional[list] = None) -> None:
+        """Write query ``idx``'s mask (when masks are written): 0/255, or
+        with a ``palette`` (N-way) an indexed label PNG."""
+        pred_file = self.files[idx][0]
+        if pred_file and palette is not None:
+            write_label_png(pred_file, labels, palette)
+        elif pred_file:
+            mmcv.imwrite(labels * np.uint8(255), pred_file)
 
     def add(self, idx: int, prediction, vis: Optional[np.ndarray],
             keep_vis: bool) -> None:
@@ -210,7 +277,8 @@ class InferenceResults:
             mmcv.imwrite(vis, self.files[idx][1])
         if keep_vis:
             self.visualizations[idx] = vis
-        self.predictions[idx] = prediction
+        if self.keep_predictions:
+            self.predictions[idx] = prediction
         if self.progress is not None:
             self.progress.update()
 
@@ -228,7 +296,7 @@ class InferenceResults:
                 logger='current')
         predictions = self.predictions
         visualizations = self.visualizations if return_vis else []
-        if single:
+        if single and predictions:
             predictions = predictions[0]
             visualizations = visualizations[0] if visualizations else []
         return dict(

@@ -13,22 +13,24 @@ foreground probability when that probability exceeds ``fg_threshold``
 order given. With one class and the default threshold this is the 1-way
 argmax.
 """
-import os
-import os.path as osp
-from typing import Dict, List, Mapping, Sequence, Tuple
+from typing import Dict, List, Mapping, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
 import torch
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
-from PIL import Image
 from torch import Tensor
 
-from .inference_inputs import ImageType
-from .support_set import SupportSet, load_support_set
+from .inference_inputs import ImageType, write_label_png
+from .support_set import LabelsType, SupportSet, load_support_set
 
-SupportSpec = Tuple[Sequence[ImageType], Sequence[ImageType]]
+__all__ = ['label_map', 'write_label_png', 'NWayInferenceMixin']
+
+#: (support images, masks) or (support images, masks, labels).
+SupportSpec = Union[Tuple[Sequence[ImageType], Sequence[ImageType]],
+                    Tuple[Sequence[ImageType], Sequence[ImageType],
+                          LabelsType]]
 
 
 def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
@@ -47,17 +49,6 @@ def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
                        torch.zeros_like(index))
 
 
-def write_label_png(path: str, labels: np.ndarray,
-                    palette: Sequence[Tuple[int, int, int]]) -> None:
-    """A label map as an indexed PNG (index = label; 0 black, class ``n``
-    in ``palette[n - 1]``, RGB)."""
-    picture = Image.fromarray(labels.astype(np.uint8), mode='P')
-    flat = [0, 0, 0] + [c for color in palette for c in color]
-    picture.putpalette(flat + [0] * (768 - len(flat)))
-    os.makedirs(osp.dirname(path) or '.', exist_ok=True)
-    picture.save(path)
-
-
 class NWayInferenceMixin:
     """N-way support sets and predictions for :class:`FewShotInferencer`
     (which provides ``_load``, ``_rest``, ``collate_fn``, ``model`` and
@@ -72,9 +63,10 @@ class NWayInferenceMixin:
 
         Args:
             support_sets (Mapping[str, tuple]): Class name -> (support
-                images, their binary masks), each as for
-                :meth:`set_supports`; classes are numbered 1..N in this
-                order.
+                images, their masks) or (support images, masks, labels:
+                the class's label in its masks, one for all or one per
+                mask), each as for :meth:`set_supports`; classes are
+                numbered 1..N in this order.
 
         Raises:
             ValueError: No class, a class without a name, or bad supports
@@ -88,14 +80,16 @@ class NWayInferenceMixin:
             if not isinstance(name, str) or not name:
                 raise ValueError('Every class of support_sets needs a '
                                  f'non-empty name, got {name!r}.')
-            if not isinstance(spec, (tuple, list)) or len(spec) != 2:
+            if not isinstance(spec, (tuple, list)) or len(spec) not in (2, 3):
                 raise ValueError(
                     f'support_sets[{name!r}] must be (support images, '
-                    f'support masks), got {type(spec).__name__}.')
+                    'support masks) or (support images, support masks, '
+                    f'labels), got {type(spec).__name__}.')
             try:
                 sets.append(
                     load_support_set(spec[0], spec[1], self._load,
-                                     self._rest, self.model))
+                                     self._rest, self.model,
+                                     spec[2] if len(spec) == 3 else None))
             except (ValueError, FileNotFoundError) as err:
                 raise type(err)(f'Class {name!r}: {err}') from err
             classes.append(name)

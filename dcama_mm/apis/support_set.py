@@ -96,10 +96,41 @@ class SupportSet:
     encoded: EncodedSupports
 
 
+#: The object's label in each support mask (see :func:`as_labels`).
+LabelsType = Optional[Union[int, Sequence[Optional[int]]]]
+
+
+def as_labels(labels: LabelsType, shots: int) -> List[Optional[int]]:
+    """One label (or None) per support: None -> all None; an int -> the
+    same label for every mask; a sequence -> one per support.
+
+    Raises:
+        ValueError: A sequence of another length, or a label that is not
+            a non-negative integer.
+    """
+    if labels is None:
+        return [None] * shots
+    if isinstance(labels, (int, np.integer)) and not isinstance(
+            labels, bool):
+        labels = [labels] * shots
+    labels = list(labels)
+    if len(labels) != shots:
+        raise ValueError(
+            f'support_labels has {len(labels)} entries for {shots} support '
+            'masks: give one label for all, or one (or None) per mask.')
+    for label in labels:
+        if label is not None and (isinstance(label, bool) or not isinstance(
+                label, (int, np.integer)) or label < 0):
+            raise ValueError('A support label must be a non-negative '
+                             f'integer (a pixel value), got {label!r}.')
+    return [None if label is None else int(label) for label in labels]
+
+
 def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
                      support_masks: Union[ImageType, Sequence[ImageType]],
                      load: Callable, rest: Callable,
-                     model: nn.Module) -> SupportSet:
+                     model: nn.Module,
+                     labels: LabelsType = None) -> SupportSet:
     """Load, check and encode a support set.
 
     The supports go through the test pipeline as one episode whose query is
@@ -109,18 +140,24 @@ def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
 
     Args:
         support_imgs (str | np.ndarray | Sequence): K >= 1 support images.
-        support_masks (str | np.ndarray | Sequence): Their binary masks.
+        support_masks (str | np.ndarray | Sequence): Their masks (the
+            binary-mask rule of
+            :mod:`~dcama_mm.datasets.transforms.binary_mask`).
         load (callable): The pipeline's steps up to its ``LoadEpisode``.
         rest (callable): Its steps after it.
         model (nn.Module): The few-shot segmentor.
+        labels (int | Sequence, optional): The object's label in the masks
+            (one for all, or one or None per mask; see :func:`as_labels`).
+            Defaults to None: the masks are binary.
 
     Returns:
         SupportSet: The loaded and encoded supports.
 
     Raises:
         ValueError: No support, a support without a mask (or a mask
-            without a support), an unreadable file, or a mask whose size
-            differs from its image.
+            without a support), an unreadable file, a mask whose size
+            differs from its image, a label mask without a label, or a
+            mask without foreground (at its size or the network size).
         FileNotFoundError: A support image or mask does not exist.
     """
     imgs, masks = as_list(support_imgs), as_list(support_masks)
@@ -152,24 +189,10 @@ def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
     episode = load(
         episode_input(sources[0], sources, mask_sources,
                       [n if isinstance(s, str) else None
-                       for s, n in zip(sources, names)]))
-    for name, mask_name, mask in zip(names, mask_names,
-                                     episode['support_masks']):
-        if not mask.any():
-            print_log(
-                f'Support mask {mask_name!r} (of {name!r}) has no '
-                'foreground pixel: this support shows nothing to look '
-                'for. Foreground must be 1 (0/1 masks) or >= 128 '
-                '(0/255 masks).',
-                logger='current',
-                level=logging.WARNING)
-    if not any(mask.any() for mask in episode['support_masks']):
-        print_log(
-            'All support masks are empty: the model has nothing to look '
-            'for and its predictions are meaningless.',
-            logger='current',
-            level=logging.WARNING)
+                       for s, n in zip(sources, names)],
+                      as_labels(labels, len(imgs))))
     packed = rest(dict(episode))['data_samples']
+    check_network_size_masks(packed, mask_names, names)
     pre = model.data_preprocessor
     with torch.no_grad():
         # the data preprocessor's device move and normalisation, as for an
@@ -184,6 +207,24 @@ def load_support_set(support_imgs: Union[ImageType, Sequence[ImageType]],
         masks=list(episode['support_masks']),
         packed=packed,
         encoded=encoded)
+
+
+def check_network_size_masks(packed: SegDataSample, mask_names: List[str],
+                             names: List[str]) -> None:
+    """Refuse a support whose object vanishes at the network size.
+
+    Raises:
+        ValueError: Naming the mask, its image and the network size.
+    """
+    masks = packed.support_masks
+    for k, (mask_name, name) in enumerate(zip(mask_names, names)):
+        if not bool(masks[k].any()):
+            raise ValueError(
+                f'The object of the support mask {mask_name!r} (of '
+                f'{name!r}) is too small: it vanishes when the support is '
+                f'resized to the network size {tuple(masks.shape[-2:])}. '
+                'Give a support where the object is larger, or a larger '
+                'img_size (--img-size).')
 
 
 #: What reading a query can raise (it is then skipped).
@@ -239,9 +280,13 @@ def query_batches(queries: Sequence[Tuple[Union[str, np.ndarray], str]],
         yield collate()
 
 
-def episode_input(query, support_imgs: list, support_masks: list,
-                  support_paths: list) -> dict:
-    """The pipeline input of an episode from paths and/or arrays."""
+def episode_input(query,
+                  support_imgs: list,
+                  support_masks: list,
+                  support_paths: list,
+                  support_labels: Optional[list] = None) -> dict:
+    """The pipeline input of an episode from paths and/or arrays (support
+    masks without foreground are refused)."""
     is_array = isinstance(query, np.ndarray)
     return dict(
         img=query if is_array else None,
@@ -249,4 +294,6 @@ def episode_input(query, support_imgs: list, support_masks: list,
         support_imgs=support_imgs,
         support_masks=support_masks,
         support_img_paths=support_paths,
+        support_mask_labels=support_labels,
+        support_masks_nonempty=True,
         shots=len(support_imgs))

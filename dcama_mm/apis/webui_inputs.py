@@ -2,8 +2,9 @@
 """The web page's inputs (:mod:`dcama_mm.apis.webui`) as arrays for
 :class:`~dcama_mm.apis.FewShotInferencer`.
 
-Uploaded files are decoded as the inferencer decodes files (images with
-cv2 in colour, masks with Pillow unchanged, then the binary-mask rule of
+Uploaded files are decoded as the inferencer decodes files (images by the
+rule of :mod:`~dcama_mm.datasets.transforms.image_modes`, masks with Pillow
+unchanged, then the binary-mask rule of
 :func:`~dcama_mm.datasets.transforms.binary_mask.to_binary_mask`); a
 painted mask is every pixel that the brush touched (alpha > 0 on the image
 editor's layers). Every problem is a ``ValueError`` whose message is shown
@@ -12,10 +13,11 @@ on the page.
 import os.path as osp
 from typing import Optional, Tuple
 
-import mmcv
 import numpy as np
 
 from ..datasets.transforms.binary_mask import to_binary_mask
+from ..datasets.transforms.image_modes import (UndecodableFileError,
+                                               decode_image, decode_mask)
 
 #: One support slot: the image editor's value (a dict with ``background``
 #: and ``layers``, RGB(A) ``uint8`` arrays, or None) and an uploaded mask
@@ -23,31 +25,22 @@ from ..datasets.transforms.binary_mask import to_binary_mask
 SupportInput = Tuple[Optional[dict], Optional[str]]
 
 
-def _decode(path: str, flag: str, backend: str) -> Optional[np.ndarray]:
-    """A file decoded by ``mmcv.imfrombytes``; None when it is not an
-    image."""
-    with open(path, 'rb') as f:
-        content = f.read()
-    try:
-        img = mmcv.imfrombytes(content, flag=flag, backend=backend)
-    except Exception:  # decoders raise various types
-        return None
-    return None if img is None or img.size == 0 else img
-
-
 def read_image_file(path: str, what: str) -> np.ndarray:
     """An uploaded image, decoded as the inferencer decodes image files
-    (``mmcv.imfrombytes``, cv2, colour): BGR ``uint8`` ``HxWx3``.
+    (:func:`~dcama_mm.datasets.transforms.image_modes.decode_image`: any
+    mode, 16-bit included): BGR ``uint8`` ``HxWx3``.
 
     Raises:
         ValueError: The file is not an image.
     """
-    img = _decode(path, 'color', 'cv2')
-    if img is None or img.ndim != 3:
+    with open(path, 'rb') as f:
+        content = f.read()
+    try:
+        return decode_image(content, f'{what} {osp.basename(path)!r}')
+    except UndecodableFileError as err:
         raise ValueError(f'The {what} {osp.basename(path)!r} is not an image '
                          '(it cannot be decoded): upload a PNG, JPEG or '
-                         'another image file.')
-    return img
+                         'another image file.') from err
 
 
 def read_mask_file(path: str, what: str) -> np.ndarray:
@@ -55,14 +48,18 @@ def read_mask_file(path: str, what: str) -> np.ndarray:
     unchanged) through the binary-mask rule: ``uint8`` 0/1 ``HxW``.
 
     Raises:
-        ValueError: The file is not an image, or not a binary mask.
+        ValueError: The file is not an image, or a label mask (a label
+            cannot be given on the page: save the object as 0/255).
     """
     name = f'{what} {osp.basename(path)!r}'
-    raw = _decode(path, 'unchanged', 'pillow')
-    if raw is None:
+    with open(path, 'rb') as f:
+        content = f.read()
+    try:
+        raw, palette = decode_mask(content, name)
+    except UndecodableFileError as err:
         raise ValueError(f'The {name} is not an image (it cannot be '
-                         'decoded): upload a PNG mask, 0/255 or 0/1.')
-    return to_binary_mask(raw, name)
+                         'decoded): upload a PNG mask, 0/255 or 0/1.') from err
+    return to_binary_mask(raw, name, palette=palette)
 
 
 def editor_image(value: Optional[dict], what: str) -> Optional[np.ndarray]:

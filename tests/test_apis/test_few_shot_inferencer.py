@@ -383,10 +383,10 @@ def test_writes_masks_and_overlays_and_refuses_to_overwrite(
         return_vis=True)
     for query, mask, vis in zip(queries[:2], result['predictions'],
                                 result['visualization']):
-        stem = osp.splitext(osp.basename(query))[0]
-        saved = np.asarray(Image.open(osp.join(out, 'pred', stem + '.png')))
+        name = osp.basename(query)  # results: <file name>.png / .jpg
+        saved = np.asarray(Image.open(osp.join(out, 'pred', name + '.png')))
         np.testing.assert_array_equal(saved, mask * 255)
-        overlay = np.asarray(Image.open(osp.join(out, 'vis', stem + '.jpg')))
+        overlay = np.asarray(Image.open(osp.join(out, 'vis', name + '.jpg')))
         h, w = mask.shape
         # the query at full size with the supports in a panel on the right
         assert overlay.shape[0] == h and overlay.shape[1] > w
@@ -398,29 +398,28 @@ def test_writes_masks_and_overlays_and_refuses_to_overwrite(
         assert np.abs(vis[:, :w][fg].astype(int) -
                       query_bgr[fg].astype(int)).mean() > 10
 
-    pred_file = osp.join(out, 'pred', 'query0.png')
+    pred_file = osp.join(out, 'pred', 'query0.png.png')
     before = osp.getmtime(pred_file)
-    with pytest.raises(FileExistsError, match='query0.png'):
+    with pytest.raises(FileExistsError, match='query0.png.png'):
         inferencer(queries[:2], out_dir=out)
     assert osp.getmtime(pred_file) == before
     # a new query into the same folder is fine, and force overwrites
     inferencer(queries[2:3], out_dir=out)
-    assert osp.isfile(osp.join(out, 'pred', 'query2.png'))
+    assert osp.isfile(osp.join(out, 'pred', 'query2.png.png'))
     inferencer(queries[:2], out_dir=out, force=True)
 
-    # two queries with the same name do not overwrite each other
+    # two queries with the same file name (two folders) are refused before
+    # any work, naming both
     twin_dir = tmp_path / 'twin'
     twin_dir.mkdir()
     twin = write_image(
         str(twin_dir / 'query0.png'),
         np.asarray(Image.open(queries[1]))[..., ::-1])
     out2 = str(tmp_path / 'out2')
-    inferencer([queries[0], twin], out_dir=out2, img_out_dir='')
-    assert sorted(osp.basename(p) for p in (
-        osp.join(out2, 'pred', 'query0.png'),
-        osp.join(out2, 'pred', 'query0_1.png'))
-                  if osp.isfile(p)) == ['query0.png', 'query0_1.png']
-    assert not osp.exists(osp.join(out2, 'vis'))
+    with pytest.raises(ValueError,
+                       match=r"query0.png' and .*twin/query0.png'.*same file"):
+        inferencer([queries[0], twin], out_dir=out2, img_out_dir='')
+    assert not osp.exists(out2)
 
 
 def test_built_from_config_and_checkpoint(tiny_model, episode_dir, tmp_path):
@@ -498,26 +497,6 @@ def test_support_mask_of_another_size(inferencer, episode_dir, tmp_path):
                    support_masks=[bad_mask])
 
 
-def test_empty_support_mask_warns(inferencer, episode_dir, tmp_path,
-                                  log_capture):
-    _, support_imgs, support_masks, queries = episode_dir
-    empty = str(tmp_path / 'empty_mask.png')
-    Image.fromarray(np.zeros((40, 56), np.uint8)).save(empty)
-    result = inferencer(
-        queries[:1], support_imgs=support_imgs[:2],
-        support_masks=[empty, support_masks[1]])
-    warnings = log_capture.messages(logging.WARNING)
-    assert any('empty_mask.png' in w and 'nothing to look for' in w
-               for w in warnings)
-    assert not any('All support masks are empty' in w for w in warnings)
-    assert result['predictions'][0].shape == (37, 53)
-
-    inferencer(queries[:1], support_imgs=support_imgs[:1],
-               support_masks=[empty])
-    assert any('All support masks are empty' in w
-               for w in log_capture.messages(logging.WARNING))
-
-
 def test_unreadable_files(inferencer, episode_dir, tmp_path, log_capture):
     _, support_imgs, support_masks, queries = episode_dir
     broken = tmp_path / 'broken.jpg'
@@ -545,8 +524,8 @@ def test_unreadable_files(inferencer, episode_dir, tmp_path, log_capture):
     assert result['predictions'][0].shape == (37, 53)
     assert result['predictions'][2].shape == (48, 96)
     assert any('broken.jpg' in m for m in log_capture.messages(logging.ERROR))
-    assert osp.isfile(osp.join(out, 'pred', 'query1.png'))
-    assert not osp.exists(osp.join(out, 'pred', 'broken.png'))
+    assert osp.isfile(osp.join(out, 'pred', 'query1.png.png'))
+    assert not osp.exists(osp.join(out, 'pred', 'broken.jpg.png'))
 
 
 def test_bad_queries(inferencer, episode_dir, tmp_path):

@@ -130,16 +130,16 @@ def test_cli_several_classes(infer_tool, setup, tmp_path):
             'rest': (setup['supports'][:1], inverted[:1]),
         })['predictions']
     for query, pred in zip(setup['queries'], expected):
-        stem = osp.splitext(osp.basename(query))[0]
-        saved = Image.open(osp.join(out, 'pred', stem + '.png'))
+        name = osp.basename(query)
+        saved = Image.open(osp.join(out, 'pred', name + '.png'))
         assert saved.mode == 'P'
         np.testing.assert_array_equal(np.asarray(saved), pred['label_map'])
         palette = saved.getpalette()[:9]
         assert palette[:3] == [0, 0, 0] and palette[3:6] != palette[6:9]
-        vis = np.asarray(Image.open(osp.join(out, 'vis', stem + '.jpg')))
+        vis = np.asarray(Image.open(osp.join(out, 'vis', name + '.jpg')))
         # the legend band above the query
         assert vis.shape[0] > pred['label_map'].shape[0]
     assert sorted(os.listdir(osp.join(out, 'pred'))) == [
-        'query0.png', 'query1.png', 'query2.png']
+        'query0.png.png', 'query1.png.png', 'query2.png.png']
     with pytest.raises(ValueError, match='not both'):
         infer_tool.parse_supports(['a.jpg:a.png', 'cat:b.jpg:b.png'])

@@ -93,21 +93,21 @@ def test_cli_writes_masks_and_overlays(infer_tool, setup, capsys):
         support_imgs=setup['supports'],
         support_masks=setup['masks'])['predictions']
     assert sorted(os.listdir(osp.join(out, 'pred'))) == [
-        'query0.png', 'query1.png', 'query2.png'
+        'query0.png.png', 'query1.png.png', 'query2.png.png'
     ]
     assert sorted(os.listdir(osp.join(out, 'vis'))) == [
-        'query0.jpg', 'query1.jpg', 'query2.jpg'
+        'query0.png.jpg', 'query1.png.jpg', 'query2.png.jpg'
     ]
     for query, mask in zip(setup['queries'], expected):
-        stem = osp.splitext(osp.basename(query))[0]
-        saved = np.asarray(Image.open(osp.join(out, 'pred', stem + '.png')))
+        name = osp.basename(query)
+        saved = np.asarray(Image.open(osp.join(out, 'pred', name + '.png')))
         assert saved.shape == np.asarray(Image.open(query)).shape[:2]
         np.testing.assert_array_equal(saved, mask * 255)
     # the progress bar counted the 3 queries
     assert '3/3' in capsys.readouterr().out
 
     # refuses to overwrite: exit status 2, files untouched
-    pred_file = osp.join(out, 'pred', 'query0.png')
+    pred_file = osp.join(out, 'pred', 'query0.png.png')
     before = osp.getmtime(pred_file)
     assert infer_tool.main(cli_args(setup, out)) == 2
     assert osp.getmtime(pred_file) == before
@@ -120,13 +120,13 @@ def test_cli_masks_only_and_reusable_mask(infer_tool, setup):
     assert not osp.exists(osp.join(out, 'vis'))
     # a written 0/255 mask works as a support mask of its query
     query = setup['queries'][1]
-    mask = osp.join(out, 'pred', 'query1.png')
+    mask = osp.join(out, 'pred', 'query1.png.png')
     out2 = str(setup['root'] / 'chained')
     args = [setup['cfg'], setup['ckpt'], '--support', f'{query}:{mask}',
             '--query', setup['queries'][0], '--out', out2,
             '--img-size', str(NET_SIZE)]
     assert infer_tool.main(args) == 0
-    assert osp.isfile(osp.join(out2, 'pred', 'query0.png'))
+    assert osp.isfile(osp.join(out2, 'pred', 'query0.png.png'))
 
 
 def test_cli_bad_inputs(infer_tool, setup, log_capture):
@@ -156,7 +156,7 @@ def test_cli_bad_inputs(infer_tool, setup, log_capture):
     args = cli_args(setup, out)
     args[args.index(setup['query_dir'])] = str(mixed)
     assert infer_tool.main(args) == 1
-    assert os.listdir(osp.join(out, 'pred')) == ['query0.png']
+    assert os.listdir(osp.join(out, 'pred')) == ['query0.png.png']
     assert any('corrupt.jpg' in m
                for m in log_capture.messages(logging.ERROR))
 

@@ -3,16 +3,21 @@
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
-import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmengine import fileio
 
 from mmseg.registry import TRANSFORMS
-from .binary_mask import to_binary_mask
 from ...utils.checks import strict_arguments
+from .binary_mask import format_values, mask_values, to_binary_mask
+from .image_modes import decode_image, decode_mask
 
 Source = Union[str, Path, np.ndarray]
+
+#: What an empty support mask's message adds.
+EMPTY_HINT = ('The object is the pixels >= 128 of a 0..255 mask, the '
+              'non-zero pixels of a mask with one non-zero value, or the '
+              'pixels of the label given (see docs/inputs.md).')
 
 
 def _read_bytes(path: str, backend_args: Optional[dict], what: str) -> bytes:
@@ -47,9 +52,17 @@ class LoadEpisode(BaseTransform):
     ``support_img_paths`` / ``support_seg_map_paths``. Without
     ``seg_map_path`` (inference) the query has no ground truth.
 
+    Image files of every mode (16-bit, palette, grey + alpha, 1-bit,
+    float TIFF) are read as ``uint8`` BGR by the rule of
+    :mod:`~dcama_mm.datasets.transforms.image_modes`.
+
     Required keys: ``img_path`` or ``img``; ``support_img_paths`` or
     ``support_imgs``; ``support_seg_map_paths`` or ``support_masks``.
-    Optional: ``seg_map_path``, ``seg_lut``.
+    Optional: ``seg_map_path``, ``seg_lut``, ``support_mask_labels`` (per
+    support, the object's label in its mask, or None: rule 1 of the
+    binary-mask rule; ignored with a ``seg_lut``),
+    ``support_masks_nonempty`` (True: a support mask without foreground is
+    refused, naming it and its values; the inferencer sets it).
 
     Added keys:
 
@@ -66,8 +79,10 @@ class LoadEpisode(BaseTransform):
     indices); for a 3-channel label mask the first channel is used.
 
     Args:
-        imdecode_backend (str): Image decoding backend of
-            :func:`mmcv.imfrombytes`. Defaults to 'cv2'.
+        imdecode_backend (str): Image decoding backend
+            (:func:`~dcama_mm.datasets.transforms.image_modes.decode_image`:
+            'cv2', with Pillow for what cv2 cannot read, or 'pillow').
+            Defaults to 'cv2'.
         seg_imdecode_backend (str): Decoding backend of the mask PNGs.
             'pillow' keeps the indices of palette PNGs. Defaults to 'pillow'.
         backend_args (dict, optional): File backend arguments of
@@ -88,16 +103,8 @@ class LoadEpisode(BaseTransform):
             return as_image_array(source, what)
         path = str(source)
         content = _read_bytes(path, self.backend_args, what)
-        try:
-            img = mmcv.imfrombytes(
-                content, flag='color', backend=self.imdecode_backend)
-        except Exception as err:  # decoders raise various types
-            raise ValueError(f'Cannot decode the {what} {path!r}: {err}; '
-                             'the file is corrupt or not an image.') from err
-        if img is None or img.ndim != 3 or img.size == 0:
-            raise ValueError(f'Cannot decode the {what} {path!r}; the file '
-                             'is corrupt or not an image.')
-        return img
+        return decode_image(content, f'{what} {path!r}',
+                            self.imdecode_backend)
 
     @staticmethod
     def _named(what: str, source: Source) -> str:
@@ -107,29 +114,28 @@ class LoadEpisode(BaseTransform):
         return f'{what} {str(source)!r}'
 
     def _load_mask(self, source: Source, lut: Optional[np.ndarray],
-                   img_shape: Tuple[int, int], img_name: str,
-                   what: str) -> np.ndarray:
-        """Read a mask with ``lut`` (None: the binary-mask rule); ``what``
-        and ``img_name`` name it and its image in messages."""
+                   img_shape: Tuple[int, int], img_name: str, what: str,
+                   label: Optional[int] = None,
+                   nonempty: bool = False) -> np.ndarray:
+        """Read a mask with ``lut`` (None: the binary-mask rule, with the
+        object's ``label`` when given; ``nonempty``: refuse a mask without
+        foreground); ``what`` and ``img_name`` name it and its image in
+        messages."""
         name = self._named(what, source)
+        palette = False
         if isinstance(source, np.ndarray):
             raw = source
         else:
             content = _read_bytes(str(source), self.backend_args, what)
-            try:
-                raw = mmcv.imfrombytes(
-                    content,
-                    flag='unchanged',
-                    backend=self.seg_imdecode_backend)
-            except Exception as err:
-                raise ValueError(
-                    f'Cannot decode the {name}: {err}; the file is corrupt '
-                    'or not an image.') from err
-            if raw is None or raw.size == 0:
-                raise ValueError(f'Cannot decode the {name}; the file is '
-                                 'corrupt or not an image.')
+            raw, palette = decode_mask(content, name,
+                                       self.seg_imdecode_backend)
         if lut is None:
-            mask = to_binary_mask(raw, name)
+            mask = to_binary_mask(raw, name, label=label, palette=palette)
+            if nonempty and not mask.any():
+                raise ValueError(
+                    f'The {name} has no foreground pixel (values found: '
+                    f'{format_values(mask_values(np.asarray(raw)))}): a '
+                    'support mask must show the object. ' + EMPTY_HINT)
         else:
             if raw.ndim == 3:
                 raw = raw[..., 0]
@@ -179,14 +185,20 @@ class LoadEpisode(BaseTransform):
                               results.get('support_img_paths'))
         mask_sources = results.get('support_masks',
                                    results.get('support_seg_map_paths'))
-        for k, (source, mask_source) in enumerate(zip(sources,
-                                                      mask_sources)):
+        labels = results.get('support_mask_labels') or [None] * len(sources)
+        if len(labels) != len(sources):
+            raise ValueError(
+                f'`support_mask_labels` has {len(labels)} entries for '
+                f'{len(sources)} supports: give one (or None) per support.')
+        for k, (source, mask_source, label) in enumerate(
+                zip(sources, mask_sources, labels)):
             s_img = self._load_image(source, f'support image #{k}')
             support_imgs.append(s_img)
             support_masks.append(
                 self._load_mask(mask_source, lut, s_img.shape[:2],
                                 self._named(f'support image #{k}', source),
-                                f'support mask #{k}'))
+                                f'support mask #{k}', label,
+                                bool(results.get('support_masks_nonempty'))))
         results.update(
             img=img,
             support_imgs=support_imgs,
@@ -210,7 +222,9 @@ def as_image_array(img: np.ndarray, what: str) -> np.ndarray:
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError(
             f'The {what} must be a uint8 HxWx3 (BGR) or HxW array, got '
-            f'dtype {img.dtype} and shape {tuple(img.shape)}.')
+            f'dtype {img.dtype} and shape {tuple(img.shape)} (give a 16-bit '
+            'or float image as a file, or convert it with dcama_mm.datasets.'
+            'transforms.image_modes.to_uint8_image).')
     if min(img.shape[:2]) < 1:
         raise ValueError(f'The {what} is empty: shape {tuple(img.shape)}.')
     return img
