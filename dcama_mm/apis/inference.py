@@ -9,6 +9,7 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 from mmseg.apis import init_model as mmseg_init_model
 
+from ..engine.option_checks import merge_cfg_options
 from ..models.utils.checkpoint_checks import load_fitting_checkpoint
 
 ConfigLike = Union[str, Path, Config]
@@ -76,7 +77,7 @@ def init_model(config: ConfigLike,
     """
     config = _load_config(config)
     if cfg_options is not None:
-        config.merge_from_dict(cfg_options)
+        merge_cfg_options(config, cfg_options)
     if 'model' not in config:
         raise ValueError('The config has no `model` entry.')
     config.model.train_cfg = None

@@ -16,6 +16,7 @@ from mmengine.utils import ProgressBar
 from PIL import Image
 
 from ..datasets.transforms.load_episode import as_image_array
+from ..engine.option_checks import merge_cfg_options
 
 ImageType = Union[str, Path, np.ndarray]
 InputsType = Union[ImageType, Sequence[ImageType]]
@@ -56,7 +57,7 @@ def config_of(model: Union[str, Path, Config, ConfigDict, nn.Module],
         raise TypeError('model must be a config file, a Config or a built '
                         f'model, got {type(model).__name__}.')
     if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+        merge_cfg_options(cfg, cfg_options)
     return cfg
 
 
