@@ -61,7 +61,7 @@ def test_amp_dtype_without_amp_is_refused():
 @pytest.mark.parametrize('backbone', ['swin', 'r50', 'r101'])
 def test_bf16_logits_close_to_fp32(backbone):
     model = build_segmentor(backbone)
-    query, supports, masks = random_episode(2, 2, (64, 64))
+    query, supports, masks = random_episode(1, 2, (32, 32))
     with torch.no_grad():
         ref = model.predict_logits(query, supports, masks)
         set_amp(model, 'bfloat16')
@@ -77,7 +77,7 @@ def test_bf16_logits_close_to_fp32(backbone):
 
 def test_predict_and_encoded_supports_under_amp():
     model = build_segmentor('r50')
-    query, supports, masks = random_episode(1, 2, (64, 64))
+    query, supports, masks = random_episode(1, 2, (32, 32))
     with torch.no_grad():
         ref = model.predict_logits(query, supports, masks)
         set_amp(model, True)
@@ -96,7 +96,7 @@ def test_predict_and_encoded_supports_under_amp():
 
 def test_outer_autocast_is_kept():
     model = build_segmentor('r50')
-    query, supports, masks = random_episode(1, 1, (64, 64))
+    query, supports, masks = random_episode(1, 1, (32, 32))
     set_amp(model, 'bfloat16')
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
         inner = model.predict_logits(query, supports, masks)
