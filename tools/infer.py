@@ -190,6 +190,19 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='+',
         action=DictAction,
         help='override settings of the config, key=value')
+    # as dcama_mm.models.utils.precision.add_amp_arguments (not imported
+    # here: --help answers without loading torch)
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        help='run the model in mixed precision (autocast; '
+        'docs/precision.md)')
+    parser.add_argument(
+        '--amp-dtype',
+        choices=('auto', 'bfloat16', 'float16'),
+        default='auto',
+        help='the autocast dtype of --amp: auto (bfloat16 on the CPU, '
+        'float16 on CUDA; the default), bfloat16 or float16')
     return parser.parse_args(args)
 
 
@@ -207,6 +220,7 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     opts = parse_args(args)
     # Imported here so that ``--help`` answers without loading torch.
     from dcama_mm.apis import FewShotInferencer
+    from dcama_mm.models.utils.precision import amp_from_args
 
     try:
         groups = parse_supports(opts.support, opts.support_label)
@@ -221,7 +235,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
             opts.checkpoint,
             device=opts.device,
             img_size=img_size,
-            cfg_options=opts.cfg_options)
+            cfg_options=opts.cfg_options,
+            amp=amp_from_args(opts) or None)
         # class -> (images, masks, labels)
         sets = {
             name: tuple(list(column) for column in zip(*specs))

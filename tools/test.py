@@ -40,6 +40,8 @@ from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
 from dcama_mm.engine.hooks import configure_checkpoint_loading  # noqa: E402
 from dcama_mm.evaluation import (format_seed_table,  # noqa: E402
                                  summarize_seed_metrics)
+from dcama_mm.models.utils.precision import (  # noqa: E402
+    add_amp_arguments, amp_from_args, apply_amp_to_config)
 
 
 def parse_args() -> argparse.Namespace:
@@ -71,6 +73,7 @@ def parse_args() -> argparse.Namespace:
         help='test once per seed (the test dataset\'s `seed`), loading the '
         'model once; prints each seed\'s figures, their mean, standard '
         'deviation and 95%% interval (log and --out)')
+    add_amp_arguments(parser, 'test')
     return launch.parse_tool_args(parser)
 
 
@@ -97,6 +100,7 @@ def build_cfg(args: argparse.Namespace) -> Config:
     cfg.load_from = args.checkpoint
     cfg.resume = False
     configure_checkpoint_loading(cfg, testing=True)  # refuse a misfit
+    apply_amp_to_config(cfg, amp_from_args(args))
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
     if args.seeds is not None:

@@ -9,10 +9,10 @@ Examples:
     mim train dcama_mm CONFIG --gpus 4 --launcher pytorch
 """
 import argparse
-import logging
 import os.path as osp
 import sys
 
+import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
@@ -24,8 +24,11 @@ if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
 
 from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
 from dcama_mm.engine.hooks import configure_checkpoint_loading  # noqa: E402
+from dcama_mm.engine.optimizers import amp_optim_wrapper_cfg  # noqa: E402
 from dcama_mm.engine.resume import resolve_resume  # noqa: E402
 from dcama_mm.engine.work_dirs import check_new_run  # noqa: E402
+from dcama_mm.models.utils.precision import (add_amp_arguments,  # noqa: E402
+                                             amp_from_args)
 
 
 def parse_args() -> argparse.Namespace:
@@ -54,35 +57,18 @@ def parse_args() -> argparse.Namespace:
         help='fine-tune from checkpoints that fit the model only in part '
         '(load_from, the backbone\'s Pretrained init_cfg): load what fits '
         'and log the rest (default: refuse them; docs/checkpoints.md)')
-    parser.add_argument(
-        '--amp', action='store_true',
-        help='enable automatic-mixed-precision training (needs a GPU)')
+    add_amp_arguments(parser, 'train')
     return launch.parse_tool_args(parser)
 
 
 def build_cfg(args: argparse.Namespace) -> Config:
     """Load the config and apply the command-line options to it."""
     cfg = launch.load_tool_config(args)
-    if args.amp:
-        import torch
-        if not torch.cuda.is_available():
-            raise ValueError(
-                '--amp: automatic mixed precision needs a CUDA GPU; run '
-                'without --amp on the CPU.')
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'AmpOptimWrapper':
-            print_log(
-                'AMP training is already enabled in your config.',
-                logger='current',
-                level=logging.WARNING)
-        else:
-            if optim_wrapper != 'OptimWrapper':
-                raise ValueError(
-                    '--amp is only supported with optim_wrapper.type='
-                    f'"OptimWrapper", but got "{optim_wrapper}".')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-
+    amp = amp_from_args(args)
+    if amp:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        cfg.optim_wrapper = amp_optim_wrapper_cfg(cfg.optim_wrapper, amp,
+                                                  device)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

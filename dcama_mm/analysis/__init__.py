@@ -8,7 +8,7 @@ from .flops import count_flops, flop_formulas
 from .profiling import (cpu_model, current_rss, machine_info, matmul_gflops,
                         peak_memory, peak_rss, reset_peak_memory, synchronize,
                         time_runs)
-from .training import (AMP_DTYPES, REFERENCE_OPTIM_WRAPPER, autocast_context,
+from .training import (REFERENCE_OPTIM_WRAPPER, autocast_context,
                        benchmark_optim_wrapper, describe_optim_wrapper,
                        train_step)
 
@@ -17,7 +17,7 @@ __all__ = [
     'load_analysis_config', 'set_threads', 'make_episodes', 'count_flops',
     'flop_formulas', 'cpu_model', 'current_rss', 'machine_info',
     'matmul_gflops', 'peak_memory', 'peak_rss', 'reset_peak_memory',
-    'synchronize', 'time_runs', 'AMP_DTYPES', 'REFERENCE_OPTIM_WRAPPER',
+    'synchronize', 'time_runs', 'REFERENCE_OPTIM_WRAPPER',
     'autocast_context', 'benchmark_optim_wrapper', 'describe_optim_wrapper',
     'train_step'
 ]

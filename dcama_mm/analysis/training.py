@@ -2,13 +2,17 @@
 """One training step as the runner takes it, for timing outside a Runner."""
 import contextlib
 import copy
-from typing import Callable, ContextManager, Dict, Optional
+from typing import Callable, ContextManager, Dict
 
 import torch
 import torch.nn as nn
 from mmengine.config import Config, ConfigDict
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from torch import Tensor
+
+from ..engine.optimizers import amp_optim_wrapper_cfg
+from ..models.utils.precision import (AmpSetting, autocast_for,
+                                      resolve_amp_dtype)
 
 #: The optimizer wrapper of a config that has none (a model-only config
 #: such as ``configs/_base_/models/dcama_r50.py``): the reference DCAMA's
@@ -21,63 +25,54 @@ REFERENCE_OPTIM_WRAPPER = dict(
         type='SGD', lr=1e-3, momentum=0.9, nesterov=True, weight_decay=1e-4),
     constructor='FewShotOptimWrapperConstructor')
 
-#: ``--amp`` names -> autocast dtypes.
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
-_PLAIN_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper')
+_PLAIN_WRAPPERS = ('OptimWrapper', 'AmpOptimWrapper', 'AutocastOptimWrapper')
 
 
-def autocast_context(device: torch.device,
-                     amp: Optional[str]) -> ContextManager:
-    """Autocast to the ``amp`` dtype (``'bf16'``/``'fp16'``) on ``device``,
-    or nothing when ``amp`` is None."""
-    if amp is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=AMP_DTYPES[amp])
+def autocast_context(device: torch.device, amp: AmpSetting) -> ContextManager:
+    """Autocast of an ``amp`` setting (False, True/``'auto'``,
+    ``'bfloat16'``, ``'float16'``; see
+    :func:`~dcama_mm.models.utils.precision.resolve_amp_dtype`) on
+    ``device``, or nothing when ``amp`` is falsy."""
+    return autocast_for(device, resolve_amp_dtype(amp, device, '--amp-dtype'))
 
 
 def benchmark_optim_wrapper(cfg: Config,
                             model: nn.Module,
-                            amp: Optional[str] = None) -> OptimWrapper:
+                            amp: AmpSetting = None) -> OptimWrapper:
     """The optimizer wrapper a training run of ``cfg`` would use.
 
     Built by mmengine's :func:`~mmengine.optim.build_optim_wrapper` from
     ``cfg.optim_wrapper`` (its optimizer, constructor, ``paramwise_cfg``,
     ``clip_grad``, ...), or from :data:`REFERENCE_OPTIM_WRAPPER` when the
-    config has none. The precision comes from ``amp``, as the runner's
-    ``--amp`` does it: ``'fp16'`` makes an ``OptimWrapper`` an
-    ``AmpOptimWrapper`` (fp16 autocast and a dynamic loss scale), otherwise
-    an ``AmpOptimWrapper`` becomes a plain ``OptimWrapper`` (bf16 needs no
-    loss scale; the caller autocasts). Other wrapper types are kept.
+    config has none. The precision comes from ``amp``, as ``tools/train.py
+    --amp`` sets it (:func:`~dcama_mm.engine.optimizers.
+    amp_optim_wrapper_cfg`): ``AmpOptimWrapper`` with a dynamic loss scale
+    on a GPU, ``AutocastOptimWrapper`` (bf16) on the CPU; without ``amp`` a
+    mixed-precision wrapper of the config becomes a plain ``OptimWrapper``.
+    Other wrapper types are kept.
 
     Args:
         cfg (Config): The config (not modified).
         model (nn.Module): The model to optimize.
-        amp (str, optional): ``'bf16'``, ``'fp16'`` or None (fp32).
-            Defaults to None.
+        amp (bool | str, optional): The ``--amp`` setting. Defaults to None
+            (fp32).
 
     Returns:
         OptimWrapper: The wrapper, with the trainable parameters.
 
     Raises:
-        ValueError: For fp16 on a model that is not on a GPU (mmengine's
-            ``AmpOptimWrapper`` scales the loss on GPUs only).
+        ValueError: For fp16 on a model that is not on a GPU (no loss
+            scaling there).
     """
     wrapper_cfg = ConfigDict(
         copy.deepcopy(cfg.get('optim_wrapper') or REFERENCE_OPTIM_WRAPPER))
     if wrapper_cfg.get('type', 'OptimWrapper') in _PLAIN_WRAPPERS:
         wrapper_cfg.pop('loss_scale', None)
         wrapper_cfg.pop('dtype', None)
-        if amp == 'fp16':
-            on_gpu = any(p.is_cuda for p in model.parameters())
-            if not on_gpu:
-                raise ValueError(
-                    '--amp fp16 with --train needs a GPU (mmengine\'s '
-                    'AmpOptimWrapper scales the loss on GPUs only); use '
-                    '--amp bf16 on the CPU.')
-            wrapper_cfg.update(
-                type='AmpOptimWrapper', dtype='float16', loss_scale='dynamic')
-        else:
-            wrapper_cfg.type = 'OptimWrapper'
+        wrapper_cfg.type = 'OptimWrapper'
+        on_gpu = any(p.is_cuda for p in model.parameters())
+        wrapper_cfg = amp_optim_wrapper_cfg(wrapper_cfg, amp,
+                                            'cuda' if on_gpu else 'cpu')
     return build_optim_wrapper(model, wrapper_cfg)
 
 
@@ -108,7 +103,7 @@ def train_step(
         optim_wrapper (OptimWrapper): Its optimizer wrapper.
         loss_fn (callable): Returns the dict of losses (and other figures).
         autocast (callable): Returns the context entered around
-            ``loss_fn``, e.g. ``lambda: autocast_context(device, 'bf16')``.
+            ``loss_fn``, e.g. ``lambda: autocast_context(device, 'bfloat16')``.
             Defaults to :func:`contextlib.nullcontext`.
 
     Returns:

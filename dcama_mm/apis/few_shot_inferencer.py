@@ -16,6 +16,7 @@ from mmengine.registry import FUNCTIONS, init_default_scope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
+from ..models.utils.precision import check_amp, set_amp
 from ..visualization import build_drawing_visualizer
 from .inference import init_model
 from .inference_inputs import (ImageType, InferenceResults, InputsType,
@@ -87,6 +88,11 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             None: the pipeline's own size.
         cfg_options (dict, optional): Overrides for the config, as
             ``--cfg-options`` of the tools. Defaults to None.
+        amp (bool | str, optional): Mixed precision: True/``'auto'``
+            (bfloat16 on the CPU, float16 on CUDA), ``'bfloat16'``,
+            ``'float16'``, or False (fp32); sets the model's
+            ``test_cfg.amp`` (docs/precision.md). Defaults to None: the
+            model's own setting (fp32 unless its config says otherwise).
     """
 
     def __init__(self,
@@ -94,7 +100,9 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                  weights: Optional[str] = None,
                  device: Optional[str] = None,
                  img_size: Optional[Union[int, Tuple[int, int]]] = None,
-                 cfg_options: Optional[dict] = None) -> None:
+                 cfg_options: Optional[dict] = None,
+                 amp: Optional[Union[bool, str]] = None) -> None:
+        check_amp(amp, 'FewShotInferencer: amp')
         if device is None:
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self._module = model if isinstance(model, nn.Module) else None
@@ -109,6 +117,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 'FewShotInferencer needs a few-shot segmentor with '
                 f'encode_supports() (FewShotSegmentor), got '
                 f'{type(self.model).__name__}.')
+        if amp is not None:
+            set_amp(self.model, amp)
         self._supports: Optional[SupportSet] = None
 
     # ------------------------------------------------------------------

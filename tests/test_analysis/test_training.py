@@ -75,5 +75,11 @@ def test_the_config_optim_wrapper_and_a_step():
 
 
 def test_fp16_training_needs_a_gpu():
-    with pytest.raises(ValueError, match='--amp bf16'):
-        benchmark_optim_wrapper(Config(dict()), _Model(), amp='fp16')
+    with pytest.raises(ValueError, match='cannot train on the CPU'):
+        benchmark_optim_wrapper(Config(dict()), _Model(), amp='float16')
+
+
+def test_bf16_training_on_the_cpu_autocasts():
+    wrapper = benchmark_optim_wrapper(Config(dict()), _Model(), amp='auto')
+    assert type(wrapper).__name__ == 'AutocastOptimWrapper'
+    assert wrapper.cast_dtype == torch.bfloat16

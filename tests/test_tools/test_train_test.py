@@ -311,13 +311,13 @@ def test_test_tool_missing_checkpoint_fails_fast(project):
     assert 'Epoch(test)' not in proc.stdout
 
 
-def test_amp_needs_a_gpu(project):
+def test_amp_fp16_on_the_cpu_is_refused(project):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
     train_tool = load_tool('train.py')
     args = _train_args(project['config'], osp.join(project['root'], 'amp'))
-    args.amp = True
-    with pytest.raises(ValueError, match='--amp'):
+    args.amp, args.amp_dtype = True, 'float16'
+    with pytest.raises(ValueError, match='--amp-dtype float16'):
         train_tool.build_cfg(args)
 
 

@@ -49,13 +49,16 @@ from mmengine.config import Config
 from mmengine.logging import print_log
 
 from dcama_mm.analysis import (
-    AMP_DTYPES, add_size_argument, analysis_parser, autocast_context,
+    add_size_argument, analysis_parser, autocast_context,
     benchmark_optim_wrapper, count_flops, current_rss, describe_optim_wrapper,
     fast_path_setting, load_analysis_config, machine_info, make_episodes,
     matmul_gflops, peak_memory, reset_peak_memory, set_threads, time_runs,
     train_step)
 from dcama_mm.apis import init_model
 from dcama_mm.models.utils.fast_paths import ENV_VAR, fast_path_report
+from dcama_mm.models.utils.precision import (AmpSetting, add_amp_arguments,
+                                             amp_from_args, dtype_name,
+                                             resolve_amp_dtype, set_amp)
 
 GiB = 1024**3
 
@@ -79,11 +82,7 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--train',
         action='store_true',
         help='time a training step instead of inference')
-    parser.add_argument(
-        '--amp',
-        choices=tuple(AMP_DTYPES),
-        default=None,
-        help='autocast to this dtype (default: fp32)')
+    add_amp_arguments(parser, 'time the model')
     parser.add_argument(
         '--channels-last',
         action='store_true',
@@ -125,17 +124,13 @@ def build_model(cfg: Config, device: torch.device) -> nn.Module:
 
 
 def _check_arguments(shots: int, batch: int, size: Sequence[int], repeat: int,
-                     warmup: int, amp: Optional[str],
-                     device: str) -> torch.device:
+                     warmup: int, device: str) -> torch.device:
     if shots < 1 or batch < 1 or repeat < 1 or warmup < 0:
         raise ValueError('--shots, --batch and --repeat must be >= 1 and '
                          f'--warmup >= 0, got shots={shots}, batch={batch}, '
                          f'repeat={repeat}, warmup={warmup}.')
     if len(size) != 2 or min(size) < 32:
         raise ValueError(f'--size must be H W (>= 32 each), got {size}.')
-    if amp is not None and amp not in AMP_DTYPES:
-        raise ValueError(f'--amp must be one of {tuple(AMP_DTYPES)}, got '
-                         f'{amp!r}.')
     dev = torch.device(device)
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise ValueError(f'--device {device}: CUDA is not available here; '
@@ -151,7 +146,7 @@ def run_benchmark(cfg: Config,
                   train: bool = False,
                   repeat: int = 3,
                   warmup: int = 1,
-                  amp: Optional[str] = None,
+                  amp: AmpSetting = None,
                   channels_last: bool = False,
                   flops: bool = True,
                   matmul_size: int = 2048) -> Dict[str, object]:
@@ -171,8 +166,11 @@ def run_benchmark(cfg: Config,
             Defaults to False.
         repeat (int): Timed runs. Defaults to 3.
         warmup (int): Untimed runs before. Defaults to 1.
-        amp (str, optional): ``'bf16'`` or ``'fp16'`` autocast. Defaults to
-            None (fp32).
+        amp (bool | str, optional): Mixed precision, as ``--amp
+            --amp-dtype``: False/None (fp32), True/``'auto'`` (bfloat16 on
+            the CPU, float16 on CUDA), ``'bfloat16'`` or ``'float16'``; set
+            as the model's ``test_cfg.amp`` (inference) or through the
+            optimizer wrapper (``--train``). Defaults to None (fp32).
         channels_last (bool): Channels-last model and images. Defaults to
             False.
         flops (bool): Count FLOPs and measure the matmul rate. Defaults to
@@ -184,17 +182,18 @@ def run_benchmark(cfg: Config,
         dict: All figures (times in seconds, memory in bytes, FLOPs per
         episode); see :func:`format_report`.
     """
-    dev = _check_arguments(shots, batch, size, repeat, warmup, amp, device)
+    dev = _check_arguments(shots, batch, size, repeat, warmup, device)
+    amp_dtype = resolve_amp_dtype(amp, dev, '--amp-dtype')
     torch.manual_seed(0)
     model = build_model(cfg, dev)
+    set_amp(model, amp or False)
     episodes = make_episodes(batch, shots, size, dev)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         episodes['query_imgs'] = episodes['query_imgs'].contiguous(
             memory_format=torch.channels_last)
     setting = fast_path_setting(cfg)
-    report = fast_path_report(model, dev, AMP_DTYPES.get(amp, torch.float32),
-                              train)
+    report = fast_path_report(model, dev, amp_dtype or torch.float32, train)
     query, sup_imgs, sup_masks, samples = (episodes['query_imgs'],
                                            episodes['support_imgs'],
                                            episodes['support_masks'],
@@ -256,7 +255,7 @@ def run_benchmark(cfg: Config,
         shots=shots,
         batch=batch,
         size=list(size),
-        precision=amp or 'fp32',
+        precision=dtype_name(amp_dtype),
         channels_last=channels_last,
         repeat=repeat,
         warmup=warmup,
@@ -367,7 +366,7 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
         train=opts.train,
         repeat=opts.repeat,
         warmup=opts.warmup,
-        amp=opts.amp,
+        amp=amp_from_args(opts),
         channels_last=opts.channels_last,
         flops=not opts.no_flops,
         matmul_size=opts.matmul_size)

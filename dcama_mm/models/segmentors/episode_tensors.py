@@ -152,3 +152,17 @@ def check_backbone_and_head(backbone: nn.Module, head: nn.Module) -> None:
             f'match the backbone\'s out_channels '
             f'{tuple(backbone.out_channels)}: set them equal in the '
             'config.')
+
+
+def check_speed_options(cpu_parallel_images, fast_paths) -> None:
+    """Validate the segmentor's ``cpu_parallel_images`` and
+    ``fast_paths``."""
+    value = cpu_parallel_images
+    if value is not None and (not isinstance(value, int)
+                              or isinstance(value, bool) or value < 1):
+        raise ValueError(
+            'FewShotSegmentor: cpu_parallel_images must be a positive '
+            f'integer or None, got {value!r}.')
+    if fast_paths not in (None, True, False):
+        raise ValueError('FewShotSegmentor: fast_paths must be True, '
+                         f'False or None, got {fast_paths!r}.')

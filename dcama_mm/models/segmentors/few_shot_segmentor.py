@@ -16,13 +16,15 @@ from ..utils.cpu_workers import map_on_cpu_workers
 from ..utils.fast_paths import (REMOVED_SWITCHES, FastPathMixin,
                                 refuse_removed_switches,
                                 set_fast_paths)
+from ..utils.precision import check_amp, inference_precision
 from .episode_tensors import (check_backbone_and_head, check_encoded,
                               check_episode, check_images, check_masks,
+                              check_speed_options,
                               stack_supports, take_images)
 from ...utils.checks import check_keys, strict_arguments
 
 #: Keys of ``test_cfg`` the segmentor reads (of ``train_cfg``: none).
-TEST_CFG_KEYS = ('resize_to_original', )
+TEST_CFG_KEYS = ('resize_to_original', 'amp')
 TRAIN_CFG_NOTE = ('The segmentor reads no model.train_cfg key (the '
                   'training loop is the top-level train_cfg).')
 
@@ -57,8 +59,10 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         train_cfg (dict, optional): Unused, kept for mmseg compatibility:
             None or empty (a key raises). Defaults to None.
         test_cfg (dict, optional): ``resize_to_original`` (bool): predict at
-            each sample's ``ori_shape`` instead of the network size (another
-            key raises). Defaults to None (network size).
+            each sample's ``ori_shape`` instead of the network size;
+            ``amp`` (bool | str): inference under autocast, ``'auto'``/True,
+            ``'bfloat16'`` or ``'float16'`` (:mod:`..utils.precision`); another
+            key raises. Defaults to None (network size, fp32).
         fast_paths (bool, optional): Turn every fast path of the model on
             or off (:mod:`dcama_mm.models.utils.fast_paths`). Defaults to
             None: the environment's choice (``DCAMA_MM_FAST_PATHS``, on
@@ -93,15 +97,7 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
                    train_cfg or {}, (), TRAIN_CFG_NOTE)
         check_keys('FewShotSegmentor', 'model.test_cfg key', test_cfg or {},
                    TEST_CFG_KEYS)
-        value = cpu_parallel_images
-        if value is not None and (not isinstance(value, int)
-                                  or isinstance(value, bool) or value < 1):
-            raise ValueError(
-                'FewShotSegmentor: cpu_parallel_images must be a positive '
-                f'integer or None, got {value!r}.')
-        if fast_paths not in (None, True, False):
-            raise ValueError('FewShotSegmentor: fast_paths must be True, '
-                             f'False or None, got {fast_paths!r}.')
+        check_speed_options(cpu_parallel_images, fast_paths)
         if pretrained is not None:
             raise ValueError(
                 'FewShotSegmentor does not take `pretrained`: give the '
@@ -120,6 +116,7 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         self.out_channels = self.decode_head.out_channels
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg if test_cfg is not None else dict()
+        check_amp(self.test_cfg.get('amp'), 'FewShotSegmentor: test_cfg.amp')
         self.cpu_parallel_images = cpu_parallel_images
         if fast_paths is not None:
             set_fast_paths(self, fast_paths)
@@ -167,6 +164,7 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         return map_on_cpu_workers(self.backbone, inputs.split(1),
                                   self.cpu_parallel_images or 1)
 
+    @inference_precision
     def encode_supports(self, support_imgs: Tensor,
                         support_masks: Tensor) -> EncodedSupports:
         """Encode one support set once, for reuse over many queries.
@@ -196,6 +194,7 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
         feats = tuple([f.unsqueeze(0) for f in stage] for stage in feats)
         return EncodedSupports(feats=feats, masks=masks)
 
+    @inference_precision
     def predict_logits(self,
                        query_imgs: Tensor,
                        support_imgs: Optional[Tensor] = None,
@@ -232,6 +231,7 @@ class FewShotSegmentor(FastPathMixin, BaseSegmentor):
             query_imgs, support_imgs)
         return self.decode_head((query_feats, support_feats, masks))
 
+    @inference_precision
     def predict_logits_n_way(
             self, query_imgs: Tensor,
             support_sets: Sequence[EncodedSupports]) -> Tensor:
