@@ -3,8 +3,9 @@
 
 Keeps the weights (``state_dict``) and ``meta`` (epoch, iteration, seed,
 dataset metainfo, ...), drops the optimizer and the rest of the training
-state (parameter schedulers, message hub), saves the result and appends
-the first 8 hex digits of the file's sha256 to its name:
+state (parameter schedulers, message hub, the random states that
+``RandomStateHook`` keeps in ``meta`` for resuming), saves the result and
+appends the first 8 hex digits of the file's sha256 to its name:
 ``OUT = dcama_r50_fold0.pth`` gives ``dcama_r50_fold0-<sha256[:8]>.pth``.
 
 Example::
@@ -24,6 +25,8 @@ from mmengine.logging import print_log
 
 #: What a published checkpoint keeps.
 KEPT_KEYS = ('state_dict', 'meta')
+#: Training state kept in ``meta`` that a published checkpoint drops.
+DROPPED_META_KEYS = ('random_states', )
 
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -69,6 +72,13 @@ def process_checkpoint(in_file: str, out_file: str) -> str:
             'tools/model_converters/dcama2mmseg.py.')
     dropped = sorted(set(checkpoint) - set(KEPT_KEYS))
     published = {k: checkpoint[k] for k in KEPT_KEYS if k in checkpoint}
+    meta = published.get('meta')
+    if isinstance(meta, dict):
+        dropped += [f'meta.{k}' for k in DROPPED_META_KEYS if k in meta]
+        published['meta'] = {
+            k: v
+            for k, v in meta.items() if k not in DROPPED_META_KEYS
+        }
     os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
     torch.save(published, out_file)
     final_file = f'{out_file[:-len(".pth")]}-{sha256_of(out_file)[:8]}.pth'
