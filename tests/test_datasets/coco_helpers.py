@@ -13,6 +13,10 @@ from dcama_mm.datasets.synthetic import make_synthetic_coco
 
 REPO = Path(__file__).resolve().parents[2]
 
+#: The dataset tests' pipeline: 24x24 episodes.
+PIPELINE = (dict(type='LoadEpisode'), dict(type='ResizeEpisode', scale=24),
+            dict(type='PackFewShotInputs'))
+
 
 def load_converter() -> ModuleType:
     """Import tools/dataset_converters/coco20i.py as a module."""

@@ -16,20 +16,10 @@ from torch.utils.data import DataLoader
 
 from dcama_mm.datasets import COCO20iDataset, EpisodeSampler
 from dcama_mm.datasets.coco20i import coco20i_fold_classes
-from .coco_helpers import load_index, make_converted_coco
+from .coco_helpers import PIPELINE, load_index
 from .episode_helpers import run_two_ranks
 
 init_default_scope('mmseg')
-
-PIPELINE = (dict(type='LoadEpisode'), dict(type='ResizeEpisode', scale=24),
-            dict(type='PackFewShotInputs'))
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('coco'))
-    make_converted_coco(root)
-    return root
 
 
 def test_fold_classes():

@@ -10,17 +10,9 @@ from pycocotools import mask as mask_utils
 from pycocotools.coco import COCO
 
 from dcama_mm.datasets import COCO20iDataset
-from .coco_helpers import class_mask, load_converter, load_index, \
-    make_converted_coco
+from .coco_helpers import class_mask, load_converter, load_index
 
 converter = load_converter()
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('coco'))
-    make_converted_coco(root)
-    return root
 
 
 def _check_against_pycocotools(root, split):

@@ -16,17 +16,7 @@ from dcama_mm.datasets import (COCO20iDataset, FSS1000Dataset,
                                PascalVOC5iDataset)
 from dcama_mm.datasets.synthetic import (make_synthetic_fss1000,
                                          make_synthetic_pascal5i)
-from .coco_helpers import load_index, make_converted_coco
-
-PIPELINE = (dict(type='LoadEpisode'), dict(type='ResizeEpisode', scale=24),
-            dict(type='PackFewShotInputs'))
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('coco'))
-    make_converted_coco(root)
-    return root
+from .coco_helpers import PIPELINE, load_index
 
 
 def _copy(src, tmp_path):

@@ -20,17 +20,7 @@ from torch.utils.data import DataLoader
 from mmseg.registry import TRANSFORMS
 
 from dcama_mm.datasets import COCO20iDataset, EpisodeSampler
-from .coco_helpers import REPO, make_converted_coco
-
-PIPELINE = (dict(type='LoadEpisode'), dict(type='ResizeEpisode', scale=24),
-            dict(type='PackFewShotInputs'))
-
-
-@pytest.fixture(scope='module')
-def coco_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('coco'))
-    make_converted_coco(root)
-    return root
+from .coco_helpers import PIPELINE, REPO
 
 
 @pytest.fixture
