@@ -28,7 +28,7 @@ Paths must not contain ``:`` (the separator of ``--support``).
 
 Several classes at once: name each support's class,
 ``--support cat:cat1.jpg:cat1.png --support dog:dog1.jpg:dog1.png``; then
-``pred/<name>.png`` is a label PNG with a palette (0 background, class n
+``pred/<file name>.png`` is a label PNG with a palette (0 background, class n
 in the n-th colour, classes numbered in the order first given) and the
 overlay has a legend (see ``dcama_mm/apis/n_way.py`` for the rule).
 

@@ -69,6 +69,11 @@ def build_cfg(args: argparse.Namespace) -> Config:
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
         cfg.optim_wrapper = amp_optim_wrapper_cfg(cfg.optim_wrapper, amp,
                                                   device)
+    if args.resume is None and cfg.get('resume'):
+        # `resume = True` in the config (or --cfg-options resume=True) takes
+        # the same checked path as --resume: from load_from when it is set,
+        # else from the newest intact checkpoint of the work dir
+        args.resume = cfg.get('load_from') or 'auto'
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None

@@ -41,7 +41,8 @@ _OTHER_READERS = ('custom_imports', 'default_scope', 'runner_type',
                   'model_wrapper_cfg', 'find_unused_parameters', 'compile',
                   'strategy', 'efficient_conv_bn_eval', 'sync_bn',
                   'activation_checkpointing', 'tta_model', 'tta_pipeline',
-                  'launcher', 'work_dir', 'load_from', 'resume')
+                  'launcher', 'work_dir', 'load_from', 'resume',
+                  'load_partial')
 
 
 def read_top_level_keys() -> Tuple[str, ...]:

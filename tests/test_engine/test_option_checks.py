@@ -238,6 +238,12 @@ def test_runner_options_pass():
             cfg.load_from) == (3, 1, 'a.pth')
 
 
+def test_load_partial_is_an_option():
+    # read by the tools' checkpoint loading, not by the Runner's __init__
+    cfg = tool_config(SWIN_FOLD0, ['load_partial=True'])
+    assert cfg.load_partial is True
+
+
 # ---------------------------------------------------------------------------
 # 3. persistent workers without workers
 # ---------------------------------------------------------------------------

@@ -70,6 +70,18 @@ def test_force_sets_the_earlier_run_aside(project, tmp_path):
     assert len(log_folders(work_dir)) == 2
 
 
+def test_config_resume_takes_the_checked_resume_path(project, tmp_path):
+    # `resume=True` in the config / --cfg-options is a --resume, not a new
+    # run into a used work dir
+    work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
+    proc = train(project, work_dir, '--cfg-options', 'resume=True',
+                 'train_cfg.max_epochs=3')
+    assert 'WorkDirInUseError' not in proc.stdout
+    assert 'Epoch(train) [3]' in proc.stdout
+    assert 'Epoch(train) [1]' not in proc.stdout
+    assert osp.isfile(osp.join(work_dir, 'epoch_3.pth'))
+
+
 def test_force_and_resume_exclude_each_other(project, tmp_path):
     proc = train(project, str(tmp_path / 'run'), '--force', '--resume',
                  check=False)

@@ -94,6 +94,24 @@ def test_predict_and_encoded_supports_under_amp():
     assert torch.equal(samples[0].pred_sem_seg.data[0], low[0].argmax(0))
 
 
+def test_test_cfg_amp_leaves_training_in_fp32():
+    # test_cfg.amp is inference precision: the training forward (loss goes
+    # through predict_logits) stays fp32 unless the optimizer wrapper says
+    torch.manual_seed(0)
+    model = build_segmentor('r50')
+    query, supports, masks = random_episode(1, 1, (32, 32))
+    model.train()
+    torch.manual_seed(1)  # the same dropout masks
+    ref = model.predict_logits(query, supports, masks)
+    set_amp(model, 'bfloat16')
+    torch.manual_seed(1)
+    assert torch.equal(model.predict_logits(query, supports, masks), ref)
+    model.eval()
+    with torch.no_grad():
+        low = model.predict_logits(query, supports, masks)
+    assert not torch.equal(low, ref.detach())
+
+
 def test_outer_autocast_is_kept():
     model = build_segmentor('r50')
     query, supports, masks = random_episode(1, 1, (32, 32))

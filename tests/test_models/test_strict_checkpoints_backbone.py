@@ -133,3 +133,22 @@ def test_swin_with_prefix_and_classifier_norm(tmp_path):
             window_size=3,
             init_cfg=dict(type='Pretrained', checkpoint=path,
                           prefix='encoder.')).init_weights()
+
+
+def test_load_partial_marks_only_the_backbones_pretrained_weights():
+    # mmengine's PretrainedInit (any other module's init_cfg) takes no
+    # `strict`: only the backbone's entry, read by FrozenBackboneMixin, may
+    # carry it
+    from mmengine.config import Config
+
+    from dcama_mm.engine.hooks import configure_checkpoint_loading
+    cfg = Config(
+        dict(
+            model=dict(
+                backbone=dict(
+                    init_cfg=dict(type='Pretrained', checkpoint='b.pth')),
+                decode_head=dict(
+                    init_cfg=dict(type='Pretrained', checkpoint='h.pth')))))
+    configure_checkpoint_loading(cfg, partial=True)
+    assert cfg.model.backbone.init_cfg.strict is False
+    assert 'strict' not in cfg.model.decode_head.init_cfg

@@ -88,8 +88,10 @@ def configure_checkpoint_loading(cfg: Config,
     Adds :class:`CheckpointFitHook` to ``custom_hooks`` (once). For
     training, ``partial`` (``tools/train.py --load-partial``) or the
     config's ``load_partial = True`` allow fine-tuning from part of a
-    checkpoint: ``load_from`` may then fit partly and the model's
-    ``Pretrained`` ``init_cfg`` files get ``strict=False``. Testing is
+    checkpoint: ``load_from`` may then fit partly and the backbone's
+    ``Pretrained`` ``init_cfg`` files get ``strict=False`` (read by
+    ``FrozenBackboneMixin``; mmengine's ``PretrainedInit`` elsewhere takes
+    no ``strict`` and loads non-strictly anyway). Testing is
     always strict.
 
     Args:
@@ -102,7 +104,8 @@ def configure_checkpoint_loading(cfg: Config,
     partial = not testing and (partial or bool(cfg.get('load_partial')))
     if partial:
         cfg.load_partial = True
-        for init_cfg in _pretrained_cfgs(cfg.get('model')):
+        backbone = (cfg.get('model') or {}).get('backbone')
+        for init_cfg in _pretrained_cfgs(backbone):
             init_cfg['strict'] = False
     hooks: List = list(cfg.get('custom_hooks') or [])
     hooks = [h for h in hooks if not (isinstance(h, dict) and h.get(

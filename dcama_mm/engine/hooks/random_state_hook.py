@@ -48,16 +48,20 @@ def capture_random_state() -> RandomState:
 
 
 def restore_random_state(state: RandomState) -> None:
-    """Set the generators to ``state`` (from :func:`capture_random_state`)."""
-    torch.set_rng_state(state['torch'])
+    """Set the generators to ``state`` (from :func:`capture_random_state`).
+
+    The tensors are brought to the CPU first: mmengine's resume loads a
+    checkpoint onto the training device (``map_location=get_device()``).
+    """
+    torch.set_rng_state(state['torch'].cpu())
     numpy = state['numpy']
     np.random.set_state(
-        (numpy['kind'], numpy['keys'].numpy().astype(np.uint32),
+        (numpy['kind'], numpy['keys'].cpu().numpy().astype(np.uint32),
          numpy['pos'], numpy['has_gauss'], numpy['cached_gaussian']))
     version, internal, gauss_next = state['python']
     random.setstate((version, tuple(internal), gauss_next))
     if 'cuda' in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state['cuda'])
+        torch.cuda.set_rng_state(state['cuda'].cpu())
 
 
 @HOOKS.register_module()

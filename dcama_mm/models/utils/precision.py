@@ -153,12 +153,14 @@ def to_fp32(value):
 def inference_precision(method: Callable) -> Callable:
     """Decorator of a segmentor's inference method: run it under the
     autocast of ``self.test_cfg['amp']`` on the model's device and give its
-    floating tensor outputs back as float32."""
+    floating tensor outputs back as float32. In training mode (``loss``
+    goes through ``predict_logits`` too) it does nothing: training precision
+    is the optimizer wrapper's (``tools/train.py --amp``)."""
 
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         amp = (self.test_cfg or {}).get('amp')
-        if not amp:
+        if not amp or self.training:
             return method(self, *args, **kwargs)
         device = next(self.parameters()).device
         dtype = resolve_amp_dtype(amp, device, 'test_cfg.amp')
