@@ -149,8 +149,13 @@ def test_demo_over_an_earlier_run_trains_afresh_with_it_set_aside(
 
 
 def test_dist_train_passes_the_rule_and_force_through(project, tmp_path):
-    """2 CPU processes (dist_train.sh): refused on every rank; --force
-    moves the files once (rank 0) and trains."""
+    """2 CPU processes (dist_train.sh): refused before any work; --force
+    moves the files once (rank 0) and trains.
+
+    Every rank refuses, but torchrun stops the other worker as soon as the
+    first one fails, so how many of the messages reach the log is a race:
+    one at least.
+    """
     work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
     before = hashes(work_dir)
     old = previous_run_files(work_dir)
@@ -159,7 +164,8 @@ def test_dist_train_passes_the_rule_and_force_through(project, tmp_path):
                   '--cfg-options', 'train_cfg.max_epochs=1']
     refused = run(dist_train, cwd=project['root'], check=False)
     assert refused.returncode != 0
-    assert refused.stdout.count('WorkDirInUseError: --work-dir') >= 2
+    assert refused.stdout.count('WorkDirInUseError: --work-dir') >= 1
+    assert 'Epoch(train)' not in refused.stdout
     assert hashes(work_dir) == before
     forced = run(dist_train + ['--force'], cwd=project['root'])
     assert 'running 2 CPU processes with the gloo backend' in forced.stdout
