@@ -311,25 +311,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
-        if support_labels is not None and support_masks is None:
-            raise ValueError('support_labels goes with support_masks (with '
-                             'support_sets: (images, masks, labels)).')
-        if support_sets is not None:
-            if support_imgs is not None or support_masks is not None:
-                raise ValueError('Give support_sets (N-way) or support_imgs '
-                                 'and support_masks (one class), not both.')
-            self.set_support_sets(support_sets)
-        elif support_imgs is not None or support_masks is not None:
-            if support_imgs is None or support_masks is None:
-                raise ValueError(
-                    'Give both support_imgs and support_masks (or neither '
-                    'to reuse the support set given before).')
-            self.set_supports(support_imgs, support_masks, support_labels)
-        n_way = bool(self.classes)
-        if self._supports is None and not n_way:
-            raise ValueError(
-                'No support set: pass support_imgs and support_masks (or '
-                'support_sets), or call set_supports() first.')
+        n_way = self._use_supports(support_imgs, support_masks,
+                                   support_labels, support_sets)
         queries = self._inputs_to_list(inputs)
         results = InferenceResults(queries, out_dir, img_out_dir,
                                    pred_out_dir, force, show_progress,

@@ -13,7 +13,7 @@ foreground probability when that probability exceeds ``fg_threshold``
 order given. With one class and the default threshold this is the 1-way
 argmax.
 """
-from typing import Dict, List, Mapping, Sequence, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -51,8 +51,8 @@ def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
 
 class NWayInferenceMixin:
     """N-way support sets and predictions for :class:`FewShotInferencer`
-    (which provides ``_load``, ``_rest``, ``collate_fn``, ``model`` and
-    ``visualizer``)."""
+    (which provides ``_load``, ``_rest``, ``collate_fn``, ``model``,
+    ``visualizer``, ``set_supports`` and the 1-way ``_supports``)."""
 
     _classes: List[str]
     _support_sets: List[SupportSet]
@@ -95,6 +95,32 @@ class NWayInferenceMixin:
             classes.append(name)
         self._classes, self._support_sets = classes, sets
         self._supports = None  # the 1-way set is replaced
+
+    def _use_supports(self, support_imgs, support_masks, support_labels,
+                      support_sets: Optional[Mapping[str, SupportSpec]]
+                      ) -> bool:
+        """The support arguments of a call: set what they give (one class
+        or N-way), else keep the stored set; True when it is N-way."""
+        if support_labels is not None and support_masks is None:
+            raise ValueError('support_labels goes with support_masks (with '
+                             'support_sets: (images, masks, labels)).')
+        if support_sets is not None:
+            if support_imgs is not None or support_masks is not None:
+                raise ValueError('Give support_sets (N-way) or support_imgs '
+                                 'and support_masks (one class), not both.')
+            self.set_support_sets(support_sets)
+        elif support_imgs is not None or support_masks is not None:
+            if support_imgs is None or support_masks is None:
+                raise ValueError(
+                    'Give both support_imgs and support_masks (or neither '
+                    'to reuse the support set given before).')
+            self.set_supports(support_imgs, support_masks, support_labels)
+        n_way = bool(self.classes)
+        if self._supports is None and not n_way:
+            raise ValueError(
+                'No support set: pass support_imgs and support_masks (or '
+                'support_sets), or call set_supports() first.')
+        return n_way
 
     @property
     def classes(self) -> List[str]:
