@@ -212,13 +212,18 @@ def main() -> None:
     runner = launch.build_runner(cfg, args.launcher,
                                  launch.check_test_config)
     per_seed = None
-    if args.seeds:
-        per_seed = test_seeds(runner, cfg, args.seeds)
-        metrics = report_seeds(args.seeds, per_seed)
-    else:
-        metrics = runner.test()
-    if args.out is not None and is_main_process():
-        write_results(args.out, metrics, cfg, args, per_seed)
+    completed = False
+    try:
+        if args.seeds:
+            per_seed = test_seeds(runner, cfg, args.seeds)
+            metrics = report_seeds(args.seeds, per_seed)
+        else:
+            metrics = runner.test()
+        if args.out is not None and is_main_process():
+            write_results(args.out, metrics, cfg, args, per_seed)
+        completed = True
+    finally:
+        launch.finish_distributed(completed)
 
 
 if __name__ == '__main__':

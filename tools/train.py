@@ -112,7 +112,12 @@ def main() -> None:
     prepare_run(cfg, args)
     runner = launch.build_runner(cfg, args.launcher,
                                  launch.check_train_config)
-    runner.train()
+    completed = False
+    try:
+        runner.train()
+        completed = True
+    finally:
+        launch.finish_distributed(completed)
     print_log(
         f'Training finished; checkpoints and logs are in '
         f'{osp.abspath(runner.work_dir)}',

@@ -16,6 +16,10 @@
   ``torch.cuda.set_device`` even for the gloo backend, so the process group
   is set up here and the Runner (which then skips ``init_dist``) wraps the
   model in DDP with ``device_ids=None``.
+- :func:`finish_distributed` ends a multi-process run: every rank waits for
+  the others, then destroys its process group, so that no gloo or NCCL
+  thread is left running while Python shuts down (which aborted a finished
+  run with ``terminate called without an active exception``, exit -6).
 """
 import argparse
 import os
@@ -164,6 +168,30 @@ def build_runner(cfg: Config, launcher: str,
     return RUNNERS.build(cfg)
 
 
+def finish_distributed(completed: bool = True) -> None:
+    """End the process group of a multi-process run, if there is one.
+
+    Called by ``tools/train.py`` and ``tools/test.py`` when their work is
+    done. Without it the process group is torn down while the interpreter
+    exits, and gloo's worker threads may still be alive then: the finished
+    process aborts (``terminate called without an active exception``,
+    SIGABRT) and torchrun reports the whole run as failed.
+
+    Args:
+        completed (bool): Whether the run ended normally; then all ranks
+            meet at a barrier first, so that no rank leaves while another
+            still talks to it. After an error there is no barrier (the
+            other ranks may never come). Defaults to True.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    try:
+        if completed:
+            dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 def check_world_size() -> None:
     """Check that a launcher did not start more processes than GPUs.
 
@@ -282,5 +310,6 @@ __all__: List[str] = [
     'check_train_config', 'check_test_config', 'check_world_size',
     'setup_cpu_distributed', 'slurm_to_torch_environment',
     'default_work_dir', 'tool_arg_parser',
-    'parse_tool_args', 'load_tool_config', 'build_runner'
+    'parse_tool_args', 'load_tool_config', 'build_runner',
+    'finish_distributed'
 ]
