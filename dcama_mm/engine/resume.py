@@ -13,6 +13,12 @@ None" and trains from scratch). :func:`resolve_resume` decides first:
 - ``--resume PATH``: that file, which must be intact, or a
   :class:`BadCheckpointError` naming it.
 
+Either way the checkpoint must hold its optimizer state: ``best_*.pth``
+(and every checkpoint of a run saved with ``save_optimizer=False``) has
+none, and mmengine would resume it with a fresh optimizer and schedule
+without a word; such a checkpoint is refused, with ``load_from`` offered
+for starting a new run from its weights.
+
 The check (:func:`checkpoint_problem`) is cheap: a checkpoint written by
 ``torch.save`` is a zip archive, so its CRCs are verified and its pickled
 part is read with the tensors memory-mapped, not loaded.
@@ -30,16 +36,38 @@ from mmengine.logging import print_log
 from .work_dirs import LAST_CHECKPOINT, checkpoint_dir, launcher_rank
 
 __all__ = [
-    'BadCheckpointError', 'checkpoint_problem', 'resume_candidates',
-    'find_resume_checkpoint', 'resolve_resume'
+    'BadCheckpointError', 'NO_OPTIMIZER', 'checkpoint_problem',
+    'resume_candidates', 'find_resume_checkpoint', 'resolve_resume'
 ]
 
 #: Checkpoints a run can continue from (``best_*`` ones hold no optimizer).
 _RESUMABLE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 
 
+#: The problem of a checkpoint saved without its optimizer state. mmengine
+#: would resume its weights and epoch with a fresh optimizer (and, for
+#: best_*.pth, a fresh learning-rate schedule) without a word, so it is
+#: refused, not skipped: a run saved with ``save_optimizer=False`` has no
+#: checkpoint with it, and skipping them all would train from scratch.
+NO_OPTIMIZER = (
+    'holds no optimizer state (mmengine saves best_*.pth without it, and '
+    'every checkpoint of a run with default_hooks.checkpoint.'
+    'save_optimizer=False): resuming from it would go on with a fresh '
+    'optimizer and learning-rate schedule')
+
+
 class BadCheckpointError(ValueError):
-    """A checkpoint to resume from is missing, truncated or unreadable."""
+    """A checkpoint to resume from is missing, truncated or unreadable,
+    or holds no optimizer state."""
+
+
+def _no_optimizer_error(path: str, what: str) -> BadCheckpointError:
+    """The error for a checkpoint to resume that has no optimizer."""
+    return BadCheckpointError(
+        f'{what} {NO_OPTIMIZER}. Resume from a checkpoint '
+        'saved with it (an epoch_*.pth / iter_*.pth of a run that saves the '
+        'optimizer), or start a new run from its weights: '
+        f'--cfg-options load_from={path} without --resume.')
 
 
 def _zip_problem(path: str) -> Optional[str]:
@@ -73,6 +101,8 @@ def _content_problem(path: str) -> Optional[str]:
     if 'epoch' not in meta or 'iter' not in meta:
         return ('is not a training checkpoint of mmengine (its "meta" has no '
                 'epoch / iter)')
+    if 'optimizer' not in checkpoint:
+        return NO_OPTIMIZER
     return None
 
 
@@ -84,7 +114,8 @@ def checkpoint_problem(path: str) -> Optional[str]:
 
     Returns:
         str, optional: None when the file is intact, else the reason
-        (worded to follow the file's name).
+        (worded to follow the file's name); :data:`NO_OPTIMIZER` for an
+        intact checkpoint without optimizer state.
     """
     if not osp.isfile(path):
         return 'does not exist'
@@ -140,12 +171,19 @@ def find_resume_checkpoint(folder: str
     Returns:
         tuple: The checkpoint (None when there is none) and the
         ``(path, problem)`` pairs of the candidates skipped before it.
+
+    Raises:
+        BadCheckpointError: When the newest intact candidate holds no
+            optimizer state.
     """
     skipped: List[Tuple[str, str]] = []
     for path in resume_candidates(folder):
         problem = checkpoint_problem(path)
         if problem is None:
             return path, skipped
+        if problem == NO_OPTIMIZER:
+            raise _no_optimizer_error(
+                path, f'--resume: the latest intact checkpoint {path}')
         skipped.append((path, problem))
     return None, skipped
 
@@ -174,12 +212,16 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
 
     Raises:
         BadCheckpointError: When an explicit ``--resume PATH`` is missing,
-            truncated or unreadable.
+            truncated or unreadable, or when the checkpoint to resume from
+            holds no optimizer state.
     """
     if resume is None:
         return None
     if resume != 'auto':
         problem = checkpoint_problem(resume)
+        if problem == NO_OPTIMIZER:
+            raise _no_optimizer_error(
+                resume, f'--resume {resume}: the checkpoint')
         if problem is not None:
             raise BadCheckpointError(
                 f'--resume {resume}: the checkpoint {problem}. Give an intact '

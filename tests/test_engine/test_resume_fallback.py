@@ -106,10 +106,51 @@ def test_a_weights_file_is_not_resumable(tmp_path):
     assert 'not a training checkpoint' in checkpoint_problem(path)
     # a zip entry with a wrong CRC
     torch.save(dict(state_dict={'w': torch.ones(1000)},
-                    meta=dict(epoch=1, iter=1)), path)
+                    meta=dict(epoch=1, iter=1), optimizer={}), path)
     assert checkpoint_problem(path) is None
     data = bytearray(open(path, 'rb').read())
     at = data.index(bytes(torch.ones(1000).numpy().tobytes()[:16]))
     data[at + 8] ^= 0xFF
     open(path, 'wb').write(bytes(data))
     assert 'fails its CRC check' in checkpoint_problem(path)
+
+
+def test_best_checkpoint_is_not_resumed_silently(project, tmp_path):
+    """best_*.pth holds no optimizer state (mmengine saves it without):
+    mmengine would resume its weights and epoch with a fresh optimizer and
+    learning-rate schedule, saying nothing. Refused, naming the file and
+    the two ways on."""
+    work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
+    best = [name for name in os.listdir(work_dir)
+            if name.startswith('best_') and name.endswith('.pth')]
+    assert len(best) == 1
+    best = osp.join(work_dir, best[0])
+    assert 'optimizer' not in _load(best)
+    logs = log_folders(work_dir)
+    proc = train(project, work_dir, '--resume', best, max_epochs=3,
+                 check=False)
+    assert proc.returncode != 0
+    assert (f'BadCheckpointError: --resume {best}: the checkpoint holds no '
+            'optimizer state') in proc.stdout
+    assert f'--cfg-options load_from={best}' in proc.stdout
+    assert 'Epoch(train)' not in proc.stdout
+    assert log_folders(work_dir) == logs  # no Runner was built
+
+
+def test_auto_resume_refuses_a_latest_checkpoint_without_optimizer(
+        project, tmp_path):
+    """Runs with ``save_optimizer=False`` save every checkpoint without it:
+    an automatic --resume must not skip them all and train from scratch."""
+    work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
+    latest = osp.join(work_dir, 'epoch_2.pth')
+    checkpoint = _load(latest)
+    del checkpoint['optimizer']
+    torch.save(checkpoint, latest)
+    with pytest.raises(BadCheckpointError,
+                       match='latest intact checkpoint .*epoch_2.pth holds no '
+                       'optimizer state'):
+        resolve_resume(Config(dict(work_dir=work_dir)), 'auto')
+    # a truncated latest one is still skipped for an intact older one
+    _truncate(latest)
+    assert resolve_resume(Config(dict(work_dir=work_dir)), 'auto') == (
+        osp.join(work_dir, 'epoch_1.pth'))
