@@ -4,7 +4,8 @@
 :func:`build_demo` lays out a Gradio page: for each class (one to
 :data:`MAX_CLASSES`) a name and 1 to :data:`MAX_SHOTS` support images,
 each with its mask painted with the brush on the image or uploaded as a
-file; then the query images, a button, and the results: the overlays, the
+file, and the object's label in its mask files when they are label masks;
+then the query images, a button, and the results: the overlays, the
 label maps and the masks as PNG files. :func:`segment` is what the button
 runs, a plain function of the inputs that tests call directly; the
 segmentation itself is :class:`~dcama_mm.apis.FewShotInferencer`'s (one
@@ -15,7 +16,9 @@ Masks: a painted mask is every pixel that the brush touched (any alpha
 > 0 on the editor's layers); an uploaded mask file goes through the
 repository's binary-mask rule,
 :func:`~dcama_mm.datasets.transforms.binary_mask.to_binary_mask`; an
-uploaded file wins over painting.
+uploaded file wins over painting. A label mask (labels 0, 1, 2, ..., or a
+palette PNG of several objects) needs the object's label in the class's
+label box; without one it is refused with a message that says so.
 
 Gradio is an optional dependency, imported only by :func:`build_demo`.
 """
@@ -23,7 +26,7 @@ import logging
 import os
 import os.path as osp
 import tempfile
-from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -31,14 +34,18 @@ from mmengine.logging import print_log
 
 from .n_way import write_label_png
 from .webui_examples import WebUIExamples
-from .webui_inputs import SupportInput, read_image_file, support_pair
+from .webui_inputs import (SupportInput, parse_label, read_image_file,
+                           support_pair)
 
 #: Most classes and support images per class on the page.
 MAX_CLASSES = 3
 MAX_SHOTS = 5
 
-#: One class: its name and its support slots (see :data:`SupportInput`).
-ClassInput = Tuple[str, Sequence[SupportInput]]
+#: One class: its name, its support slots (see :data:`SupportInput`) and,
+#: optionally, the object's label in its uploaded label masks (the label
+#: box's text or an int; blank or None: 0/255 masks).
+ClassInput = Union[Tuple[str, Sequence[SupportInput]],
+                   Tuple[str, Sequence[SupportInput], Union[None, str, int]]]
 
 
 class SegmentOutput(NamedTuple):
@@ -85,9 +92,12 @@ def segment(inferencer, classes: Sequence[ClassInput],
 
     Args:
         inferencer (FewShotInferencer): The model.
-        classes (Sequence[tuple]): Per class, ``(name, slots)``; a slot is
-            ``(editor value, mask file)`` (see :data:`SupportInput`);
-            empty slots are skipped; an empty name becomes ``class <n>``.
+        classes (Sequence[tuple]): Per class, ``(name, slots)`` or
+            ``(name, slots, label)``; a slot is ``(editor value, mask
+            file)`` (see :data:`SupportInput`); empty slots are skipped; an
+            empty name becomes ``class <n>``; ``label`` is the object's
+            label in the class's uploaded label masks (see
+            :func:`~dcama_mm.apis.webui_inputs.parse_label`).
         queries (Sequence[str]): Query image files.
         out_dir (str): Folder for the mask PNGs (created).
 
@@ -97,20 +107,22 @@ def segment(inferencer, classes: Sequence[ClassInput],
     Raises:
         ValueError: Bad input (no class, a class without supports, more
             than :data:`MAX_SHOTS`, repeated class names, no query, a file
-            that is not an image, a bad mask), with a message for the page.
+            that is not an image, a bad mask or label), with a message for
+            the page.
     """
     if not classes:
         raise ValueError('Give at least one class with support images.')
     sets = {}
-    for c, (name, slots) in enumerate(classes):
+    for c, (name, slots, *label) in enumerate(classes):
         name = (name or '').strip() or f'class {c + 1}'
         if name in sets:
             raise ValueError(f'Two classes are called {name!r}: give each '
                              'class its own name.')
+        label = parse_label(label[0] if label else None, f'class {name!r}')
         pairs = [
             pair for k, (value, mask_file) in enumerate(slots)
             if (pair := support_pair(value, mask_file,
-                                     f'support {k + 1} of {name!r}'))
+                                     f'support {k + 1} of {name!r}', label))
         ]
         if not pairs:
             raise ValueError(f'Class {name!r} has no support image: upload '
@@ -167,7 +179,9 @@ def _intro(examples: Optional[WebUIExamples]) -> str:
     text = ('## DCAMA few-shot segmentation\n'
             'Show each class by 1-5 **support images**: upload an image '
             'into an editor and paint the object with the brush, or upload '
-            'its mask file (a PNG, 0/255 or 0/1) below it. Add classes with '
+            'its mask file (a PNG, 0/255 or 0/1; for a label mask, type the '
+            "object's label in the class's label box) below it. Add classes "
+            'with '
             'the *Classes* slider. Then upload **query images** and press '
             '**Segment**.')
     if examples is not None:
@@ -220,6 +234,12 @@ def build_demo(inferencer, examples: Optional[WebUIExamples] = None,
                     shots = gr.Slider(1, MAX_SHOTS, value=max(len(pairs), 1),
                                       step=1, label='Support images',
                                       elem_id=f'class{c}-shots')
+                    label_box = gr.Textbox(
+                        '', label='Label in its mask files',
+                        placeholder='empty: 0/255 masks',
+                        info='for label masks (0, 1, 2, ...): the '
+                        "object's value",
+                        elem_id=f'class{c}-label')
                 columns, slots = [], []
                 with gr.Row():
                     for k in range(MAX_SHOTS):
@@ -247,7 +267,7 @@ def build_demo(inferencer, examples: Optional[WebUIExamples] = None,
                     lambda n: [gr.update(visible=k < n)
                                for k in range(MAX_SHOTS)], shots, columns)
             groups.append(group)
-            class_inputs += [name_box, shots] + slots
+            class_inputs += [name_box, shots, label_box] + slots
         num_classes.change(
             lambda n: [gr.update(visible=c < n) for c in range(MAX_CLASSES)],
             num_classes, groups)
@@ -267,13 +287,14 @@ def build_demo(inferencer, examples: Optional[WebUIExamples] = None,
 
         def run(count: int, *values: Any):
             *class_values, queries = values
-            per_class = 2 + 2 * MAX_SHOTS
+            per_class = 3 + 2 * MAX_SHOTS
             classes = []
             for c in range(int(count)):
-                name, shots, *slots = class_values[c * per_class:(c + 1) *
-                                                   per_class]
+                name, shots, label, *slots = class_values[
+                    c * per_class:(c + 1) * per_class]
                 slots = slots[:2 * int(shots)]
-                classes.append((name, list(zip(slots[::2], slots[1::2]))))
+                classes.append(
+                    (name, list(zip(slots[::2], slots[1::2])), label))
             try:
                 out = segment(inferencer, classes, queries or [],
                               tempfile.mkdtemp(dir=out_root))

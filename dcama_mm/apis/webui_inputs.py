@@ -7,11 +7,12 @@ rule of :mod:`~dcama_mm.datasets.transforms.image_modes`, masks with Pillow
 unchanged, then the binary-mask rule of
 :func:`~dcama_mm.datasets.transforms.binary_mask.to_binary_mask`); a
 painted mask is every pixel that the brush touched (alpha > 0 on the image
-editor's layers). Every problem is a ``ValueError`` whose message is shown
-on the page.
+editor's layers). A class's label box gives the object's label in its
+uploaded label masks (:func:`parse_label`). Every problem is a
+``ValueError`` whose message is shown on the page.
 """
 import os.path as osp
-from typing import Optional, Tuple
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -23,6 +24,36 @@ from ..datasets.transforms.image_modes import (UndecodableFileError,
 #: and ``layers``, RGB(A) ``uint8`` arrays, or None) and an uploaded mask
 #: file path (or None).
 SupportInput = Tuple[Optional[dict], Optional[str]]
+
+#: How a label mask's label is given on the page (the message of a label
+#: mask uploaded without one).
+PAGE_LABEL_OPTIONS = (
+    "type the object's label in the class's 'Label in its mask files' box, "
+    'or save the mask as 0/255 (object 255)')
+
+
+def parse_label(text: Union[None, str, int], what: str) -> Optional[int]:
+    """A class's label box: blank -> None (0/255 or 0/1 masks), else the
+    object's label in its uploaded label masks, a whole number 0..65535.
+
+    Raises:
+        ValueError: The text is not a whole number in 0..65535.
+    """
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return None
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            value = -1
+    if not 0 <= value <= 65535:
+        raise ValueError(
+            f'The label of {what} must be a whole number in 0..65535 (the '
+            f'value of the object in its mask files), got {text!r}; leave '
+            'the box empty for 0/255 masks.')
+    return value
 
 
 def read_image_file(path: str, what: str) -> np.ndarray:
@@ -43,13 +74,21 @@ def read_image_file(path: str, what: str) -> np.ndarray:
                          'another image file.') from err
 
 
-def read_mask_file(path: str, what: str) -> np.ndarray:
+def read_mask_file(path: str, what: str,
+                   label: Optional[int] = None) -> np.ndarray:
     """An uploaded mask, read as the inferencer reads mask files (Pillow,
     unchanged) through the binary-mask rule: ``uint8`` 0/1 ``HxW``.
 
+    Args:
+        path (str): The file.
+        what (str): What to call it in messages.
+        label (int, optional): The object's label in a label mask (the
+            class's label box). Defaults to None.
+
     Raises:
-        ValueError: The file is not an image, or a label mask (a label
-            cannot be given on the page: save the object as 0/255).
+        ValueError: The file is not an image, a label mask without a
+            label (the message says to type it in the label box), or no
+            pixel has the label.
     """
     name = f'{what} {osp.basename(path)!r}'
     with open(path, 'rb') as f:
@@ -59,7 +98,8 @@ def read_mask_file(path: str, what: str) -> np.ndarray:
     except UndecodableFileError as err:
         raise ValueError(f'The {name} is not an image (it cannot be '
                          'decoded): upload a PNG mask, 0/255 or 0/1.') from err
-    return to_binary_mask(raw, name, palette=palette)
+    return to_binary_mask(raw, name, label=label, palette=palette,
+                          label_options=PAGE_LABEL_OPTIONS)
 
 
 def editor_image(value: Optional[dict], what: str) -> Optional[np.ndarray]:
@@ -100,8 +140,12 @@ def brush_mask(value: Optional[dict], shape: Tuple[int, int],
 
 
 def support_pair(value: Optional[dict], mask_file: Optional[str],
-                 what: str) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+                 what: str, label: Optional[int] = None
+                 ) -> Optional[Tuple[np.ndarray, np.ndarray]]:
     """One slot -> (BGR image, 0/1 mask); None for an empty slot.
+
+    ``label`` is the object's label in an uploaded label mask; a painted
+    mask is binary and does not use it.
 
     Raises:
         ValueError: A mask without an image, an image without a mask, an
@@ -116,7 +160,7 @@ def support_pair(value: Optional[dict], mask_file: Optional[str],
         return None
     shape = img.shape[:2]
     if mask_file:
-        mask = read_mask_file(mask_file, f'mask file of the {what}')
+        mask = read_mask_file(mask_file, f'mask file of the {what}', label)
         if mask.shape != shape:
             raise ValueError(
                 f'The mask file of the {what} is {mask.shape[1]}x'

@@ -155,6 +155,43 @@ def test_segment_rejects_bad_input_with_messages(tiny_model, tmp_path):
     assert not osp.exists(out_dir)  # nothing written for bad input
 
 
+def label_mask_file(path, mask_file: str) -> str:
+    """A label mask of the 0/255 mask ``mask_file``: the object 2, a
+    second object 1 beside it, background 0."""
+    mask = np.asarray(Image.open(mask_file)) > 0
+    labels = np.where(mask, 2, 0).astype(np.uint8)
+    labels[:4, :4][~mask[:4, :4]] = 1
+    assert set(np.unique(labels)) == {0, 1, 2}
+    Image.fromarray(labels).save(path)
+    return str(path)
+
+
+def test_segment_takes_the_label_of_label_masks(tiny_model, tmp_path):
+    """A label mask needs the object's label in the class's label box; with
+    it, the result is that of the 0/255 mask of the same object."""
+    imgs, masks, queries = write_episode_files(str(tmp_path), 1, [(40, 48)])
+    labels = label_mask_file(tmp_path / 'labels.png', masks[0])
+    inferencer = new_inferencer(tiny_model)
+    slot = [(editor_value(imgs[0]), labels)]
+    out_dir = str(tmp_path / 'out')
+    with pytest.raises(ValueError, match="label mask with the values 0, 1, "
+                       "2: .* type the object's label in the class's 'Label "
+                       "in its mask files' box"):
+        segment(inferencer, [('x', slot)], queries, out_dir)
+    for text, message in (('two', 'must be a whole number in 0..65535'),
+                          ('-1', 'must be a whole number in 0..65535'),
+                          ('7', 'has no pixel of label 7; values found: '
+                           '0, 1, 2')):
+        with pytest.raises(ValueError, match=message):
+            segment(inferencer, [('x', slot, text)], queries, out_dir)
+    got = segment(inferencer, [('x', slot, ' 2 ')], queries, out_dir)
+    binary = segment(new_inferencer(tiny_model),
+                     [('x', [(editor_value(imgs[0]), masks[0])], '')],
+                     queries, str(tmp_path / 'binary'))
+    assert 0 < got.labels[0].sum() < got.labels[0].size
+    np.testing.assert_array_equal(got.labels[0], binary.labels[0])
+
+
 def test_make_examples(tmp_path):
     ex = make_examples(str(tmp_path))
     again = make_examples(str(tmp_path / 'again'))
@@ -392,3 +429,32 @@ def test_page_takes_a_mask_painted_with_the_brush(tiny_model, browser,
         demo.close()
     assert name == 'query0_mask.png'
     assert set(np.unique(np.asarray(png))) <= {0, 255}
+
+
+def test_page_takes_the_label_of_a_label_mask(tiny_model, browser,
+                                              tmp_path):
+    from selenium.webdriver.common.by import By
+    imgs, masks, queries = write_episode_files(str(tmp_path), 1, [(40, 50)],
+                                               seed=5)
+    labels = label_mask_file(tmp_path / 'labels.png', masks[0])
+    demo, url = serve(new_inferencer(tiny_model))
+    try:
+        open_with_support(browser, url, imgs[0])
+        upload(browser, 'class0-mask0', labels)
+        upload(browser, 'queries', queries[0])
+        wait_for(lambda: 'query0' in browser.find_element(By.ID,
+                                                          'queries').text,
+                 'the uploaded query')
+        status = press_and_wait(browser)
+        assert "type the object's label in the class's 'Label in its mask " \
+            "files' box" in status, status
+        browser.find_element(By.CSS_SELECTOR,
+                             '#class0-label textarea').send_keys('2')
+        name, png = one_mask_result(browser)
+    finally:
+        demo.close()
+    expected = new_inferencer(tiny_model)(
+        queries[0], support_imgs=imgs, support_masks=masks)['predictions']
+    assert name == 'query0_mask.png'
+    assert 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(np.asarray(png), expected * 255)

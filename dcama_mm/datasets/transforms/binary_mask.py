@@ -121,7 +121,8 @@ def _threshold(mask: np.ndarray) -> np.ndarray:
 def to_binary_mask(mask: np.ndarray,
                    name: str,
                    label: Optional[int] = None,
-                   palette: bool = False) -> np.ndarray:
+                   palette: bool = False,
+                   label_options: str = LABEL_OPTIONS) -> np.ndarray:
     """A mask read as a file or given as an array -> ``uint8`` 0/1 ``HxW``.
 
     Args:
@@ -132,6 +133,9 @@ def to_binary_mask(mask: np.ndarray,
             None: rules 2 to 6.
         palette (bool): The mask is a palette PNG's indices (rule 4).
             Defaults to False.
+        label_options (str): How the caller's user gives a label, for the
+            message about a label mask without one. Defaults to
+            :data:`LABEL_OPTIONS` (the API's and the tools' options).
 
     Returns:
         np.ndarray: A new ``uint8`` array, 1 = foreground.
@@ -162,4 +166,4 @@ def to_binary_mask(mask: np.ndarray,
     raise ValueError(
         f'The {name} is {what} with the values {format_values(values)}: '
         'it does not say which label is the object. To use it, '
-        f'{LABEL_OPTIONS}.')
+        f'{label_options}.')
