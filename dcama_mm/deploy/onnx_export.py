@@ -29,8 +29,6 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from mmengine.logging import print_log
-from mmengine.runner.checkpoint import (_load_checkpoint,
-                                        _load_checkpoint_to_model)
 from torch import Tensor
 
 from ..models.utils.fast_paths import set_fast_paths
@@ -174,56 +172,6 @@ def check_export_size(size: Sequence[int]) -> Tuple[int, int]:
             f'{SIZE_MULTIPLE} (the backbone\'s largest stride), e.g. 384 '
             '384.')
     return int(size[0]), int(size[1])
-
-
-def load_exact_checkpoint(model: nn.Module, checkpoint: str,
-                          config_name: str = 'the config') -> dict:
-    """Load ``checkpoint`` into ``model``, refusing one that does not fit.
-
-    Unlike mmengine's non-strict loading, which warns and goes on with
-    random weights where keys are missing, a deployed model must have all
-    its weights: every key of the model must be in the checkpoint with the
-    same shape, and the checkpoint must have no other key.
-
-    Returns:
-        dict: The loaded checkpoint (its ``meta``, ...).
-
-    Raises:
-        FileNotFoundError: No such checkpoint.
-        ValueError: Missing, unexpected or differently shaped weights.
-    """
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'CHECKPOINT: the file "{checkpoint}" does not exist.')
-    loaded = _load_checkpoint(checkpoint, map_location='cpu')
-    state = loaded.get('state_dict', loaded) if isinstance(loaded,
-                                                           dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f'CHECKPOINT: "{checkpoint}" holds no state dict.')
-    state = {k[len('module.'):] if k.startswith('module.') else k: v
-             for k, v in state.items()}
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = sorted(
-        f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}'
-        for k in set(own) & set(state)
-        if tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or unexpected or mismatched:
-        problems = []
-        for what, keys in (('missing', missing), ('unexpected', unexpected),
-                           ('of another shape (checkpoint vs model)',
-                            mismatched)):
-            if keys:
-                shown = ', '.join(keys[:5])
-                more = f' and {len(keys) - 5} more' if len(keys) > 5 else ''
-                problems.append(f'{len(keys)} {what}: {shown}{more}')
-        raise ValueError(
-            f'CHECKPOINT "{checkpoint}" does not fit the model of '
-            f'{config_name}: ' + '; '.join(problems) + '. Pass the config '
-            'the checkpoint was trained with.')
-    _load_checkpoint_to_model(model, state, strict=True)
-    return loaded
 
 
 def export_onnx(model: nn.Module,

@@ -208,9 +208,11 @@ def test_checkpoint_of_another_model_is_refused(exported, tmp_path):
     with pytest.raises(ValueError) as info:
         tool.main([exported['config'], checkpoint, str(tmp_path / 'o')])
     message = str(info.value)
-    assert f'CHECKPOINT "{checkpoint}" does not fit the model of config ' \
-        f'{exported["config"]}' in message
-    assert 'missing: backbone.' in message and 'unexpected: ' in message
+    assert f'Checkpoint "{checkpoint}" does not fit the model of config ' \
+        f'"{exported["config"]}"' in message
+    assert "weights are missing from it (e.g. backbone." in message
+    assert 'keys are not in the model' in message
+    assert 'Give the config the checkpoint was made with.' in message
     assert not (tmp_path / 'o').exists()
 
 
@@ -221,10 +223,12 @@ def test_checkpoint_of_another_width_is_refused(exported, tmp_path):
     bad = str(tmp_path / 'bad.pth')
     torch.save(state, bad)
     tool = load_tool('deployment/pytorch2onnx.py')
-    with pytest.raises(ValueError, match=r'1 of another shape \(checkpoint '
-                       rf'vs model\): {key} \(2, 1, 3, 3\) vs '):
+    with pytest.raises(ValueError, match=rf'1 has another shape \(e.g. '
+                       rf'{key}: \[2, 1, 3, 3\] in the file, \[2, 16, 3, 3\] '
+                       r'in the model\)'):
         tool.main([exported['config'], bad, str(tmp_path / 'o')])
-    with pytest.raises(FileNotFoundError, match='CHECKPOINT: the file'):
+    with pytest.raises(FileNotFoundError,
+                       match='the checkpoint ".*missing.pth" does not exist'):
         tool.main([exported['config'], str(tmp_path / 'missing.pth'),
                    str(tmp_path / 'o')])
 

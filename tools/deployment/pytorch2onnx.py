@@ -24,8 +24,8 @@ from mmengine.logging import print_log
 from dcama_mm.analysis import (add_size_argument, analysis_parser,
                                load_analysis_config)
 from dcama_mm.apis import init_model
-from dcama_mm.deploy import (OPSET, ONNXFewShotSegmentor, export_onnx,
-                             load_exact_checkpoint)
+from dcama_mm.deploy import OPSET, ONNXFewShotSegmentor, export_onnx
+from dcama_mm.models.utils.checkpoint_checks import load_fitting_checkpoint
 
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -56,8 +56,8 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
     if 'model' not in cfg:
         raise ValueError(f'config: {opts.config} has no model.')
     model = init_model(cfg, None, device='cpu')
-    checkpoint = load_exact_checkpoint(model, opts.checkpoint,
-                                       f'config {opts.config}')
+    # every weight, with its shape: a deployed model is never half-loaded
+    checkpoint = load_fitting_checkpoint(model, opts.checkpoint, opts.config)
     files = export_onnx(
         model, opts.out_dir, size=tuple(opts.size), opset=opts.opset,
         dataset_meta=checkpoint.get('meta', {}).get('dataset_meta'))

@@ -99,7 +99,8 @@ class CheckpointFit(NamedTuple):
                 f'{key}: {list(ckpt)} in the file, {list(own)} in the model'
                 for key, ckpt, own in self.mismatched
             ]
-            parts.append(f'{len(self.mismatched)} have another shape (e.g. '
+            verb = 'has' if len(self.mismatched) == 1 else 'have'
+            parts.append(f'{len(self.mismatched)} {verb} another shape (e.g. '
                          f'{some(shapes)})')
         return '; '.join(parts) if parts else 'it fits'
 
