@@ -342,6 +342,15 @@ def one_mask_result(driver):
     return name, png
 
 
+def assert_inferencer_mask(model, name: str, png, query: str, imgs, masks):
+    """The page's mask file is the inferencer's 0/255 mask of ``query``."""
+    expected = new_inferencer(model)(
+        query, support_imgs=imgs, support_masks=masks)['predictions']
+    assert name == 'query0_mask.png'
+    assert 0 < expected.sum() < expected.size
+    np.testing.assert_array_equal(np.asarray(png), expected * 255)
+
+
 def test_page_segments_an_upload_like_the_inferencer(tiny_model, browser,
                                                      tmp_path):
     from selenium.webdriver.common.by import By
@@ -370,11 +379,7 @@ def test_page_segments_an_upload_like_the_inferencer(tiny_model, browser,
         name, png = one_mask_result(browser)
     finally:
         demo.close()
-    expected = new_inferencer(tiny_model)(
-        queries[0], support_imgs=imgs, support_masks=masks)['predictions']
-    assert name == 'query0_mask.png'
-    assert 0 < expected.sum() < expected.size
-    np.testing.assert_array_equal(np.asarray(png), expected * 255)
+    assert_inferencer_mask(tiny_model, name, png, queries[0], imgs, masks)
 
 
 def test_page_opens_with_working_examples(tiny_model, browser, tmp_path):
@@ -453,8 +458,4 @@ def test_page_takes_the_label_of_a_label_mask(tiny_model, browser,
         name, png = one_mask_result(browser)
     finally:
         demo.close()
-    expected = new_inferencer(tiny_model)(
-        queries[0], support_imgs=imgs, support_masks=masks)['predictions']
-    assert name == 'query0_mask.png'
-    assert 0 < expected.sum() < expected.size
-    np.testing.assert_array_equal(np.asarray(png), expected * 255)
+    assert_inferencer_mask(tiny_model, name, png, queries[0], imgs, masks)
