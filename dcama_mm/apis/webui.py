@@ -55,8 +55,9 @@ class SegmentOutput(NamedTuple):
         overlays (list): Per query, ``(RGB uint8 picture, caption)``.
         label_maps (list): Per query, ``(RGB uint8 colour label map,
             caption)``: background black, class ``n`` in its colour.
-        mask_files (list[str]): Per query, the PNG written: 0/255 with one
-            class, an indexed label PNG (index = label) with several.
+        mask_files (list[str]): Per query, the PNG written, named by
+            :func:`result_names` + ``.png``: 0/255 with one class, an
+            indexed label PNG (index = label) with several.
         labels (list[np.ndarray]): Per query, the ``uint8`` label map (0
             background, ``n`` the n-th class).
         message (str): A summary for the page.
@@ -76,14 +77,21 @@ def _colour(labels: np.ndarray, palette: Sequence[Tuple[int, int, int]]
     return lut[labels]
 
 
-def _stems(paths: Sequence[str]) -> List[str]:
-    """File-name stems of the queries, made unique."""
-    stems, seen = [], {}
+def result_names(paths: Sequence[str]) -> List[str]:
+    """The name of each query's result: its file name, extension included,
+    as ``tools/infer.py`` names results (``a.jpg`` and ``a.png`` stay
+    apart); a file name uploaded again gets ``_2``, ``_3``, ... after it,
+    in upload order. The mask file is ``<name>.png``."""
+    names, taken = [], set()
     for path in paths:
-        stem = osp.splitext(osp.basename(path))[0] or 'query'
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f'{stem}_{seen[stem]}')
-    return stems
+        base = osp.basename(path) or 'query'
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f'{base}_{n}'
+        taken.add(name)
+        names.append(name)
+    return names
 
 
 def segment(inferencer, classes: Sequence[ClassInput],
@@ -147,15 +155,14 @@ def segment(inferencer, classes: Sequence[ClassInput],
     palette = inferencer.visualizer.class_colors(len(sets))
     os.makedirs(out_dir, exist_ok=True)
     overlays, label_maps, files = [], [], []
-    for stem, label, vis in zip(_stems(queries), labels,
+    for name, label, vis in zip(result_names(queries), labels,
                                 result['visualization']):
-        overlays.append((mmcv.bgr2rgb(vis), stem))
-        label_maps.append((_colour(label, palette), stem))
+        overlays.append((mmcv.bgr2rgb(vis), name))
+        label_maps.append((_colour(label, palette), name))
+        path = osp.join(out_dir, f'{name}.png')
         if len(sets) == 1:
-            path = osp.join(out_dir, f'{stem}_mask.png')
             mmcv.imwrite(label * np.uint8(255), path)
         else:
-            path = osp.join(out_dir, f'{stem}_labels.png')
             write_label_png(path, label, palette)
         files.append(path)
     shots = sum(len(imgs) for imgs, _ in sets.values())

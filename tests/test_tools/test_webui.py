@@ -67,7 +67,7 @@ def test_segment_one_way_mask_file_equals_inferencer(tiny_model, tmp_path):
                                      support_masks=masks)['predictions']
     assert out.message == 'Segmented 2 query image(s) with 2 support image(s).'
     assert [osp.basename(f) for f in out.mask_files] == [
-        'query0_mask.png', 'query1_mask.png'
+        'query0.png.png', 'query1.png.png'
     ]
     for labels, file, expected in zip(out.labels, out.mask_files, ref):
         assert 0 < expected.sum() < expected.size  # a real comparison
@@ -76,11 +76,33 @@ def test_segment_one_way_mask_file_equals_inferencer(tiny_model, tmp_path):
                                       expected * 255)
         assert labels.shape == expected.shape
     assert out.overlays[0][0].shape[2] == 3
-    assert out.overlays[0][1] == 'query0'
+    assert out.overlays[0][1] == 'query0.png'
     # the label-map picture: class 1 in the visualizer's prediction colour
     picture = out.label_maps[1][0]
     np.testing.assert_array_equal(picture[ref[1] == 1][0], (255, 40, 40))
     assert not picture[ref[1] == 0].any()
+
+
+def test_result_names_follow_the_query_file_names(tiny_model, tmp_path):
+    """The rule of tools/infer.py: the query's file name, extension
+    included, + .png, so a.jpg and a.png do not become a and a_2; a file
+    name uploaded twice gets _2 after it."""
+    imgs, masks, _ = write_episode_files(str(tmp_path), 1, [])
+    rng = np.random.default_rng(0)
+    queries = []
+    for folder, name in (('x', 'a.jpg'), ('x', 'a.png'), ('y', 'a.png')):
+        os.makedirs(tmp_path / folder, exist_ok=True)
+        queries.append(write_image(str(tmp_path / folder / name),
+                                   make_image(rng, 36, 44)))
+    out = segment(new_inferencer(tiny_model),
+                  [('x', [(editor_value(imgs[0]), masks[0])])], queries,
+                  str(tmp_path / 'out'))
+    assert [osp.basename(f) for f in out.mask_files] == [
+        'a.jpg.png', 'a.png.png', 'a.png_2.png'
+    ]
+    assert [caption for _, caption in out.overlays] == [
+        'a.jpg', 'a.png', 'a.png_2'
+    ]
 
 
 def test_segment_several_classes_equals_inferencer(tiny_model, tmp_path):
@@ -112,7 +134,7 @@ def test_segment_several_classes_equals_inferencer(tiny_model, tmp_path):
         assert len(np.unique(expected['label_map'])) >= 2
         np.testing.assert_array_equal(labels, expected['label_map'])
         png = Image.open(file)
-        assert png.mode == 'P' and file.endswith('_labels.png')
+        assert png.mode == 'P' and file.endswith('.png.png')
         np.testing.assert_array_equal(np.asarray(png), expected['label_map'])
 
 
@@ -346,7 +368,7 @@ def assert_inferencer_mask(model, name: str, png, query: str, imgs, masks):
     """The page's mask file is the inferencer's 0/255 mask of ``query``."""
     expected = new_inferencer(model)(
         query, support_imgs=imgs, support_masks=masks)['predictions']
-    assert name == 'query0_mask.png'
+    assert name == 'query0.png.png'
     assert 0 < expected.sum() < expected.size
     np.testing.assert_array_equal(np.asarray(png), expected * 255)
 
@@ -405,7 +427,7 @@ def test_page_opens_with_working_examples(tiny_model, browser, tmp_path):
     assert status == ('Segmented 2 query image(s) with 2 classes (person, '
                       'airplane), 3 supports.')
     for (name, png), ref, query in zip(files, expected, examples.queries):
-        assert name == osp.basename(query).replace('.png', '_labels.png')
+        assert name == osp.basename(query) + '.png'
         np.testing.assert_array_equal(np.asarray(png), ref['label_map'])
 
 
@@ -432,7 +454,7 @@ def test_page_takes_a_mask_painted_with_the_brush(tiny_model, browser,
         name, png = one_mask_result(browser)
     finally:
         demo.close()
-    assert name == 'query0_mask.png'
+    assert name == 'query0.png.png'
     assert set(np.unique(np.asarray(png))) <= {0, 255}
 
 
