@@ -11,6 +11,7 @@ Examples:
 import argparse
 import os.path as osp
 import sys
+from typing import Optional
 
 import torch
 from mmengine.config import Config
@@ -85,33 +86,51 @@ def build_cfg(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def prepare_run(cfg: Config, args: argparse.Namespace) -> None:
-    """Decide what the run resumes and protect an earlier run's checkpoints.
+def resolve_run(cfg: Config, args: argparse.Namespace) -> Optional[str]:
+    """Decide what the run resumes (nothing in the work dir changes).
 
-    Before the Runner is built: ``--resume`` is resolved to an intact
-    checkpoint (:func:`dcama_mm.engine.resume.resolve_resume`), and a new
-    run into a work dir holding checkpoints is refused unless ``--force``
-    (:func:`dcama_mm.engine.work_dirs.check_new_run`).
+    ``--resume`` is resolved to an intact checkpoint
+    (:func:`dcama_mm.engine.resume.resolve_resume`); ``--force`` with
+    ``--resume`` is refused.
+
+    Returns:
+        str, optional: The checkpoint the run resumes from.
     """
-    force = getattr(args, 'force', False)
-    if force and args.resume is not None:
+    if getattr(args, 'force', False) and args.resume is not None:
         raise ValueError(
             '--force starts a new run and --resume continues one: give only '
             'one of them.')
-    resumed = resolve_resume(cfg, args.resume)
+    return resolve_resume(cfg, args.resume)
+
+
+def protect_earlier_run(cfg: Config, args: argparse.Namespace,
+                        resumed: Optional[str]) -> None:
+    """Refuse a new run into a work dir holding checkpoints unless
+    ``--force``, which moves them aside
+    (:func:`dcama_mm.engine.work_dirs.check_new_run`)."""
     check_new_run(
         cfg,
         resume=resumed is not None,
-        force=force,
+        force=getattr(args, 'force', False),
         nothing_to_resume=args.resume is not None)
+
+
+def prepare_run(cfg: Config, args: argparse.Namespace) -> None:
+    """:func:`resolve_run`, then :func:`protect_earlier_run` (for callers
+    that build the Runner themselves; ``main`` runs the second only once
+    the config has passed its checks)."""
+    protect_earlier_run(cfg, args, resolve_run(cfg, args))
 
 
 def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
-    prepare_run(cfg, args)
-    runner = launch.build_runner(cfg, args.launcher,
-                                 launch.check_train_config)
+    resumed = resolve_run(cfg, args)
+    runner = launch.build_runner(
+        cfg,
+        args.launcher,
+        launch.check_train_config,
+        prepare=lambda: protect_earlier_run(cfg, args, resumed))
     completed = False
     try:
         runner.train()

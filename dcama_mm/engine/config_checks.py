@@ -3,8 +3,9 @@
 
 :func:`check_train_config` / :func:`check_test_config` validate what a
 config points at (data roots, annotation files, checkpoints, registered
-model types) *before* the Runner builds anything, so that a typo fails in a
-second with a message naming the option, not after minutes of loading.
+model types) and the keys of the Runner's loops (:func:`check_loop_cfgs`)
+*before* the Runner builds anything, so that a typo fails in a second with
+a message naming the option, not after minutes of loading.
 """
 import difflib
 import os
@@ -15,8 +16,9 @@ from typing import (Any, Callable, Iterator, List, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmseg.registry import MODELS
+from mmseg.registry import LOOPS, MODELS
 from ..models.utils.checkpoint_files import check_checkpoint_file
+from ..utils.checks import accepted_arguments, check_keys
 
 #: Keys of a dataset config that name a directory / a file (relative paths
 #: are joined with ``data_root``, as mmengine's ``BaseDataset`` does).
@@ -227,10 +229,64 @@ def check_checkpoint(path: Optional[str], option: str) -> None:
     check_checkpoint_file(path, option)
 
 
+#: The loop the Runner builds for a loop config without ``type``.
+_DEFAULT_LOOPS = dict(val_cfg='ValLoop', test_cfg='TestLoop')
+#: Arguments the Runner gives a loop itself.
+_RUNNER_ARGUMENTS = ('self', 'runner', 'dataloader')
+
+
+def _loop_type(section: str, loop_cfg: dict) -> Tuple[Any, Tuple[str, ...]]:
+    """The loop class the Runner builds from ``loop_cfg`` and the keys it
+    reads besides the loop's arguments (``type``, or ``by_epoch``)."""
+    if 'type' in loop_cfg:
+        loop_type, extra = loop_cfg['type'], ('type', )
+    elif section == 'train_cfg':
+        # mmengine's Runner.build_train_loop: by_epoch picks the loop
+        loop_type = ('EpochBasedTrainLoop'
+                     if loop_cfg.get('by_epoch') else 'IterBasedTrainLoop')
+        extra = ('by_epoch', )
+    else:
+        loop_type, extra = _DEFAULT_LOOPS[section], ()
+    if isinstance(loop_type, str):
+        init_default_scope('mmseg')
+        loop_type = LOOPS.get(loop_type)
+    return loop_type, extra
+
+
+def check_loop_cfgs(cfg: Config, sections: Sequence[str]) -> None:
+    """Refuse unknown keys of the Runner's loop configs.
+
+    mmengine passes ``train_cfg`` / ``val_cfg`` / ``test_cfg`` to the loop
+    class as keyword arguments once the model and the data are built, and a
+    typo (``train_cfg.max_epoch``) then ends in a bare ``TypeError`` deep
+    inside the Runner. Checked here, with the loop's own arguments.
+
+    Args:
+        cfg (Config): The full config.
+        sections (Sequence[str]): The loop configs to check.
+
+    Raises:
+        UnknownOptionError: Naming the loop, the key and the closest valid
+            key. An unregistered loop type is left to the Runner.
+    """
+    for section in sections:
+        loop_cfg = cfg.get(section)
+        if not isinstance(loop_cfg, dict):
+            continue
+        loop_type, extra = _loop_type(section, loop_cfg)
+        if not isinstance(loop_type, type):
+            continue
+        valid = [a for a in accepted_arguments(loop_type)
+                 if a not in _RUNNER_ARGUMENTS]
+        check_keys(loop_type.__name__, f'{section} key', loop_cfg,
+                   valid + list(extra))
+
+
 def check_train_config(cfg: Config) -> None:
     """Validate a training config before the Runner is built.
 
-    Checks the model's registered types, the ``Pretrained`` checkpoints of
+    Checks the model's registered types, the keys of ``train_cfg`` and
+    ``val_cfg`` (:func:`check_loop_cfgs`), the ``Pretrained`` checkpoints of
     the model (e.g. the converted backbone weights under ``checkpoints/``),
     ``load_from``, an explicit ``resume`` checkpoint, and the data paths of
     the training and validation datasets.
@@ -239,11 +295,13 @@ def check_train_config(cfg: Config) -> None:
         cfg (Config): The full config, after ``--cfg-options`` are merged.
 
     Raises:
-        ValueError: On an unregistered model type.
+        ValueError: On an unregistered model type or an unknown loop key
+            (``UnknownOptionError``).
         FileNotFoundError: On a missing data root, annotation file or
             checkpoint.
     """
     check_model_types(cfg.model)
+    check_loop_cfgs(cfg, ('train_cfg', 'val_cfg'))
     for path, option in _pretrained_checkpoints(cfg.model, 'model'):
         check_checkpoint(path, option)
     check_checkpoint(cfg.get('load_from'), 'load_from')
@@ -257,7 +315,8 @@ def check_train_config(cfg: Config) -> None:
 def check_test_config(cfg: Config) -> None:
     """Validate a test config before the Runner is built.
 
-    Checks the model's registered types, the checkpoint to test
+    Checks the model's registered types, the keys of ``test_cfg``, the
+    checkpoint to test
     (``load_from``) and the data paths of the test dataset. The backbone's
     ``Pretrained`` weights are not needed: the tested checkpoint holds them.
 
@@ -266,11 +325,13 @@ def check_test_config(cfg: Config) -> None:
             and with ``load_from`` set to the checkpoint.
 
     Raises:
-        ValueError: On an unregistered model type.
+        ValueError: On an unregistered model type or an unknown loop key
+            (``UnknownOptionError``).
         FileNotFoundError: On a missing data root, annotation file or
             checkpoint.
     """
     check_model_types(cfg.model)
+    check_loop_cfgs(cfg, ('test_cfg', ))
     check_checkpoint(cfg.get('load_from'), 'checkpoint')
     loader_cfg = cfg.get('test_dataloader')
     if isinstance(loader_cfg, dict) and isinstance(
@@ -280,5 +341,5 @@ def check_test_config(cfg: Config) -> None:
 
 __all__: List[str] = [
     'check_dataset_paths', 'check_model_types', 'check_checkpoint',
-    'check_train_config', 'check_test_config'
+    'check_loop_cfgs', 'check_train_config', 'check_test_config'
 ]

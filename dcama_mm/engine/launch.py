@@ -137,8 +137,10 @@ def load_tool_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
-def build_runner(cfg: Config, launcher: str,
-                 check_config: Callable[[Config], None]) -> Runner:
+def build_runner(cfg: Config,
+                 launcher: str,
+                 check_config: Callable[[Config], None],
+                 prepare: Optional[Callable[[], None]] = None) -> Runner:
     """Check the config and the processes, then build the Runner.
 
     Fails fast, before any model or data is built: checks the number of
@@ -155,12 +157,18 @@ def build_runner(cfg: Config, launcher: str,
         launcher (str): The ``--launcher`` value.
         check_config (Callable): :func:`check_train_config` or
             :func:`check_test_config`.
+        prepare (Callable, optional): Run once the checks have passed,
+            before anything is built: what changes the work dir (e.g.
+            ``--force`` setting an earlier run aside) must not happen for a
+            config that is then refused. Defaults to None.
 
     Returns:
         Runner: The Runner.
     """
     check_world_size()
     check_config(cfg)
+    if prepare is not None:
+        prepare()
     start_launcher_watchdog(launcher)
     setup_cpu_distributed(cfg, launcher)
     if 'runner_type' not in cfg:

@@ -314,3 +314,31 @@ def test_train_paramwise_typo_end_to_end(tiny):
                        match=r"key 'bias_decay_mul' \(did you mean "
                        r"'bias_decay_mult'\?\)"):
         runner.train()
+
+
+@pytest.mark.parametrize('section, key, value, closest', [
+    ('train_cfg', 'max_epoch', 1, 'max_epochs'),
+    ('train_cfg', 'val_intervals', 1, 'val_interval'),
+    ('val_cfg', 'fp61', True, 'fp16'),
+    ('test_cfg', 'fp_16', True, 'fp16'),
+])
+def test_loop_cfg_typos_are_refused(section, key, value, closest):
+    """The Runner's loops (top-level train_cfg / val_cfg / test_cfg) fail
+    with mmengine's bare TypeError only once the model and data are built;
+    checked with the other options, naming the loop and the closest key."""
+    from dcama_mm.engine.config_checks import check_loop_cfgs
+    cfg = Config.fromfile(SWIN_FOLD0)
+    cfg[section][key] = value
+    with pytest.raises(OPTION_ERROR,
+                       match=rf"unknown {section} key '{key}' \(did you "
+                       rf"mean '{closest}'\?\)"):
+        check_loop_cfgs(cfg, (section, ))
+    del cfg[section][key]
+    check_loop_cfgs(cfg, ('train_cfg', 'val_cfg', 'test_cfg'))
+    # a loop without a type: mmengine's by_epoch rule
+    cfg.train_cfg = dict(by_epoch=False, max_iters=10, val_interval=5)
+    check_loop_cfgs(cfg, ('train_cfg', ))
+    cfg.train_cfg = dict(by_epoch=False, max_epochs=10)
+    with pytest.raises(OPTION_ERROR, match="IterBasedTrainLoop: unknown "
+                       "train_cfg key 'max_epochs'"):
+        check_loop_cfgs(cfg, ('train_cfg', ))

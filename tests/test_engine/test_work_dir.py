@@ -176,3 +176,18 @@ def test_dist_train_passes_the_rule_and_force_through(project, tmp_path):
     assert previous_run_files(work_dir) == [
         'best_mIoU_epoch_1.pth', 'epoch_1.pth', 'last_checkpoint'
     ]
+
+
+def test_force_moves_nothing_when_the_config_is_refused(project, tmp_path):
+    """--force sets the earlier run aside only once the config has passed
+    its checks: a typo must not leave the work dir without checkpoints."""
+    work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
+    before = hashes(work_dir)
+    proc = train(project, work_dir, '--force', '--cfg-options',
+                 'train_cfg.max_epoch=1', check=False)
+    assert proc.returncode != 0
+    assert "unknown train_cfg key 'max_epoch' (did you mean 'max_epochs'?)" \
+        in proc.stdout
+    assert '--force: moved' not in proc.stdout
+    assert not [d for d in os.listdir(work_dir) if d.startswith('previous_')]
+    assert hashes(work_dir) == before
