@@ -26,6 +26,10 @@ from .support_set import (LabelsType, SupportSet, load_support_set,
                           query_batches, split_test_pipeline)
 
 
+#: The ``cfg_options`` key that sets the calls' ``resize_to_original``.
+RESIZE_OPTION = 'model.test_cfg.resize_to_original'
+
+
 class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
     """Segment any number of query images given K annotated support images.
 
@@ -87,7 +91,9 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             (h, w), set on the pipeline's ``ResizeEpisode``. Defaults to
             None: the pipeline's own size.
         cfg_options (dict, optional): Overrides for the config, as
-            ``--cfg-options`` of the tools. Defaults to None.
+            ``--cfg-options`` of the tools; ``model.test_cfg.
+            resize_to_original`` here sets the calls' default. Defaults to
+            None.
         amp (bool | str, optional): Mixed precision: True/``'auto'``
             (bfloat16 on the CPU, float16 on CUDA), ``'bfloat16'``,
             ``'float16'``, or False (fp32); sets the model's
@@ -120,6 +126,11 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         if amp is not None:
             set_amp(self.model, amp)
         self._supports: Optional[SupportSet] = None
+        # the config files' test_cfg.resize_to_original is the evaluation
+        # protocol's (network size); inference gives each query's size
+        # unless the caller's cfg_options say otherwise
+        self._resize_to_original = bool(
+            (cfg_options or {}).get(RESIZE_OPTION, True))
 
     # ------------------------------------------------------------------
     # BaseInferencer's building blocks
@@ -223,7 +234,7 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                  pred_out_dir: str = 'pred',
                  force: bool = False,
                  reuse_supports: bool = True,
-                 resize_to_original: bool = True,
+                 resize_to_original: Optional[bool] = None,
                  support_sets: Optional[Mapping[str, SupportSpec]] = None,
                  fg_threshold: float = 0.5,
                  show_progress: bool = False,
@@ -267,9 +278,12 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 False runs every batch as plain episodes (the supports in
                 each data sample, as ``tools/test.py`` does), for
                 comparison. Defaults to True.
-            resize_to_original (bool): Predict at each query's original
-                size; False: at the network size (as ``tools/test.py``
-                evaluates by default). Defaults to True.
+            resize_to_original (bool, optional): Predict at each query's
+                original size; False: at the network size (as
+                ``tools/test.py`` evaluates by default). Defaults to None:
+                True, unless the inferencer's ``cfg_options`` set
+                ``model.test_cfg.resize_to_original`` (the value in the
+                config file is the evaluation's and is not used here).
             support_sets (Mapping[str, tuple], optional): N-way: class
                 name -> (support images, masks); replaces the stored
                 support set(s) (see :meth:`set_support_sets`). Defaults to
@@ -311,6 +325,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
+        if resize_to_original is None:
+            resize_to_original = self._resize_to_original
         n_way = self._use_supports(support_imgs, support_masks,
                                    support_labels, support_sets)
         queries = self._inputs_to_list(inputs)

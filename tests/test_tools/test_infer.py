@@ -173,3 +173,34 @@ def test_benchmark_tool_reports_equal_masks_and_times(setup):
         1 - row['reuse_s'] / row['no_reuse_s'])
     table = tool.format_table([dict(row, shots=2)], num_queries=4)
     assert '| 2 | 4 |' in table and 'yes' in table
+
+
+def test_cli_cfg_option_resize_to_original_is_honoured(infer_tool, setup):
+    """``--cfg-options model.test_cfg.resize_to_original=False`` gives
+    masks at the network size (it was accepted and ignored: the
+    inferencer's own default won)."""
+    out = str(setup['root'] / 'net_size')
+    assert infer_tool.main(cli_args(
+        setup, out, '--cfg-options',
+        'model.test_cfg.resize_to_original=False')) == 0
+    expected = FewShotInferencer(setup['model'], img_size=NET_SIZE)(
+        setup['queries'],
+        support_imgs=setup['supports'],
+        support_masks=setup['masks'],
+        resize_to_original=False)['predictions']
+    for query, mask in zip(setup['queries'], expected):
+        saved = np.asarray(Image.open(
+            osp.join(out, 'pred', osp.basename(query) + '.png')))
+        assert saved.shape == (NET_SIZE, NET_SIZE) == mask.shape
+        np.testing.assert_array_equal(saved, mask * 255)
+    # the API: cfg_options sets the default of the calls, an argument wins
+    inferencer = FewShotInferencer(
+        setup['cfg'], setup['ckpt'], device='cpu', img_size=NET_SIZE,
+        cfg_options={'model.test_cfg.resize_to_original': False})
+    query = setup['queries'][1]
+    args = dict(support_imgs=setup['supports'],
+                support_masks=setup['masks'])
+    assert inferencer(query, **args)['predictions'].shape == (NET_SIZE,
+                                                              NET_SIZE)
+    assert inferencer(query, resize_to_original=True,
+                      **args)['predictions'].shape == (48, 96)
