@@ -188,6 +188,21 @@ def find_resume_checkpoint(folder: str
     return None, skipped
 
 
+def _say_if_finished(cfg: Config, path: str) -> None:
+    """Warn when ``path`` already ends the schedule of ``cfg.train_cfg``
+    (mmengine then trains nothing and logs only "Training finished")."""
+    loop = cfg.get('train_cfg') or {}
+    meta = torch.load(path, map_location='cpu', weights_only=False,
+                      mmap=zipfile.is_zipfile(path)).get('meta') or {}
+    for key, done in (('max_epochs', 'epoch'), ('max_iters', 'iter')):
+        if key in loop and done in meta and meta[done] >= loop[key]:
+            _say(f'--resume: {path} ends {done} {meta[done]} of '
+                 f'train_cfg.{key}={loop[key]}: the run is complete and '
+                 f'nothing will be trained (raise train_cfg.{key} to train '
+                 'on).', warning=True)
+            return
+
+
 def _say(message: str, warning: bool = False) -> None:
     """Log ``message`` once (on the launcher's rank 0)."""
     if launcher_rank() == 0:
@@ -229,6 +244,7 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
                 'newest intact checkpoint of the work directory.')
         cfg.resume, cfg.load_from = True, resume
         _say(f'Resuming from {resume} (--resume).')
+        _say_if_finished(cfg, resume)
         return resume
     folder = checkpoint_dir(cfg)
     found, skipped = find_resume_checkpoint(folder)
@@ -248,4 +264,5 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
              warning=True)
     else:
         _say(f'--resume: resuming from the latest checkpoint {found}.')
+    _say_if_finished(cfg, found)
     return found

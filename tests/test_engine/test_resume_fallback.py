@@ -154,3 +154,13 @@ def test_auto_resume_refuses_a_latest_checkpoint_without_optimizer(
     _truncate(latest)
     assert resolve_resume(Config(dict(work_dir=work_dir)), 'auto') == (
         osp.join(work_dir, 'epoch_1.pth'))
+
+
+def test_resume_of_a_finished_run_says_nothing_is_trained(project, tmp_path):
+    work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
+    latest = osp.join(work_dir, 'epoch_2.pth')
+    proc = train(project, work_dir, '--resume', max_epochs=2)
+    assert (f'--resume: {latest} ends epoch 2 of train_cfg.max_epochs=2: '
+            'the run is complete and nothing will be trained (raise '
+            'train_cfg.max_epochs to train on).') in proc.stdout
+    assert 'Epoch(train)' not in proc.stdout
