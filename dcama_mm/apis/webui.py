@@ -94,6 +94,23 @@ def result_names(paths: Sequence[str]) -> List[str]:
     return names
 
 
+def _class_names(given: Sequence[Optional[str]]) -> List[str]:
+    """The classes' names: as typed (stripped); a blank one becomes
+    ``class <n>`` (its position), or the next such name that no other class
+    is called."""
+    typed = [(name or '').strip() for name in given]
+    names: List[str] = []
+    for c, name in enumerate(typed):
+        n = c + 1
+        while not name:
+            candidate = f'class {n}'
+            if candidate not in typed and candidate not in names:
+                name = candidate
+            n += 1
+        names.append(name)
+    return names
+
+
 def segment(inferencer, classes: Sequence[ClassInput],
             queries: Sequence[str], out_dir: str) -> SegmentOutput:
     """Segment the query files given the classes' support slots.
@@ -103,9 +120,9 @@ def segment(inferencer, classes: Sequence[ClassInput],
         classes (Sequence[tuple]): Per class, ``(name, slots)`` or
             ``(name, slots, label)``; a slot is ``(editor value, mask
             file)`` (see :data:`SupportInput`); empty slots are skipped; an
-            empty name becomes ``class <n>``; ``label`` is the object's
-            label in the class's uploaded label masks (see
-            :func:`~dcama_mm.apis.webui_inputs.parse_label`).
+            empty name becomes ``class <n>`` (a name no other class has);
+            ``label`` is the object's label in the class's uploaded label
+            masks (see :func:`~dcama_mm.apis.webui_inputs.parse_label`).
         queries (Sequence[str]): Query image files.
         out_dir (str): Folder for the mask PNGs (created).
 
@@ -121,8 +138,9 @@ def segment(inferencer, classes: Sequence[ClassInput],
     if not classes:
         raise ValueError('Give at least one class with support images.')
     sets = {}
-    for c, (name, slots, *label) in enumerate(classes):
-        name = (name or '').strip() or f'class {c + 1}'
+    names = _class_names([c[0] for c in classes])
+    for c, (_, slots, *label) in enumerate(classes):
+        name = names[c]
         if name in sets:
             raise ValueError(f'Two classes are called {name!r}: give each '
                              'class its own name.')

@@ -214,6 +214,15 @@ def test_segment_takes_the_label_of_label_masks(tiny_model, tmp_path):
     np.testing.assert_array_equal(got.labels[0], binary.labels[0])
 
 
+def test_blank_class_names_avoid_the_typed_ones():
+    from dcama_mm.apis.webui import _class_names
+    assert _class_names(['', None]) == ['class 1', 'class 2']
+    assert _class_names(['class 2', '']) == ['class 2', 'class 3']
+    assert _class_names(['', 'class 1', ' ']) == ['class 2', 'class 1',
+                                                  'class 3']
+    assert _class_names([' dog ', '']) == ['dog', 'class 2']
+
+
 def test_make_examples(tmp_path):
     ex = make_examples(str(tmp_path))
     again = make_examples(str(tmp_path / 'again'))
