@@ -8,6 +8,9 @@ from scipy import stats
 
 __all__ = ['summarize_seeds', 'summarize_seed_metrics', 'format_seed_table']
 
+#: The range of the figures (IoUs in %): a shown interval is cut to it.
+FIGURE_RANGE = (0.0, 100.0)
+
 
 def summarize_seeds(values: Sequence[float]) -> Dict[str, float]:
     """Mean, standard deviation and 95% interval of per-seed figures.
@@ -87,7 +90,8 @@ def format_seed_table(seeds: Sequence[int],
     Returns:
         str: One line per seed (with the bootstrap standard error where
         known), then the mean, the standard deviation and the 95% interval
-        of the mean.
+        of the mean, cut to :data:`FIGURE_RANGE` (and then a line says so:
+        with few seeds the t interval can pass 100%).
     """
 
     def cell(metrics: Dict[str, float], key: str) -> str:
@@ -102,7 +106,15 @@ def format_seed_table(seeds: Sequence[int],
     lines.append('mean  ' + '  '.join(f'{summary[k]:15.2f}' for k in keys))
     lines.append('std   ' + '  '.join(f'{summary[k + "_std"]:15.2f}'
                                       for k in keys))
-    lines.append('95%   ' + '  '.join(
-        f'{summary[k] - summary[k + "_ci95"]:7.2f}..'
-        f'{summary[k] + summary[k + "_ci95"]:.2f}'.rjust(15) for k in keys))
+    cells, cut = [], False
+    for k in keys:
+        low = summary[k] - summary[k + '_ci95']
+        high = summary[k] + summary[k + '_ci95']
+        cut = cut or low < FIGURE_RANGE[0] or high > FIGURE_RANGE[1]
+        low, high = max(low, FIGURE_RANGE[0]), min(high, FIGURE_RANGE[1])
+        cells.append(f'{low:7.2f}..{high:.2f}'.rjust(15))
+    lines.append('95%   ' + '  '.join(cells))
+    if cut:
+        lines.append(f'(95% intervals cut to {FIGURE_RANGE[0]:g}..'
+                     f'{FIGURE_RANGE[1]:g}, the range of the figures)')
     return '\n'.join(lines)

@@ -245,3 +245,24 @@ def test_seed_statistics():
     assert np.isnan(summarize_seeds([1.0])['std'])
     with pytest.raises(ValueError, match='no values'):
         summarize_seeds([])
+
+
+def test_seed_table_interval_stays_in_the_figures_range():
+    """2 seeds: t(0.975, 1) = 12.71 makes the interval of the mean wide;
+    shown, it is cut to 0..100 (an IoU in %), said in the table; the JSON's
+    ``_ci95`` keeps the half-width."""
+    from dcama_mm.evaluation import seed_statistics as seed_stats
+    format_seed_table = seed_stats.format_seed_table
+    summarize_seed_metrics = seed_stats.summarize_seed_metrics
+    per_seed = [{'mIoU': 90.0, 'FB-IoU': 95.0}, {'mIoU': 96.0, 'FB-IoU': 99.0}]
+    summary = summarize_seed_metrics(per_seed)
+    assert summary['mIoU_ci95'] == pytest.approx(12.7062 * 3.0, rel=1e-4)
+    table = format_seed_table([0, 1], per_seed, summary)
+    last = table.splitlines()[-2]
+    assert last.split()[1:] == ['54.88..100.00', '71.59..100.00'], table
+    assert table.splitlines()[-1] == (
+        '(95% intervals cut to 0..100, the range of the figures)')
+    same = per_seed[:1] * 2  # no spread: an interval of width 0
+    narrow = format_seed_table([0, 1], same, summarize_seed_metrics(same))
+    assert narrow.splitlines()[-1].split()[1:] == ['90.00..90.00',
+                                                   '95.00..95.00']
