@@ -1,6 +1,7 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """The user's side of :class:`FewShotInferencer`: which files and arrays
 it was given, and the names of the files it writes."""
+import logging
 import os
 import os.path as osp
 import sys
@@ -85,10 +86,43 @@ def is_single(inputs: InputsType) -> bool:
     return isinstance(inputs, (str, Path)) and not osp.isdir(inputs)
 
 
+def _skipped(folder: str, name: str) -> str:
+    """How a folder entry that is not an image file is named in the log."""
+    path = osp.join(folder, name)
+    if osp.islink(path) and not osp.exists(path):
+        return f'{name}: a broken link'
+    if osp.isdir(path):
+        return f'{name}: a folder, not searched'
+    return name
+
+
+def folder_images(folder: str, shown: int = 5) -> List[str]:
+    """The image files of a query folder (by ending, non-recursive),
+    sorted by name; a warning names what else it holds (up to ``shown``
+    entries: other files, subfolders, broken links)."""
+    files, skipped = [], []
+    for name in sorted(os.listdir(folder)):
+        if name.lower().endswith(IMG_EXTENSIONS) and osp.isfile(
+                osp.join(folder, name)):
+            files.append(name)
+        else:
+            skipped.append(_skipped(folder, name))
+    if skipped and files:
+        more = f', ... ({len(skipped)})' if len(skipped) > shown else ''
+        print_log(
+            f'Query folder {folder!r}: {len(files)} image(s); skipped '
+            f'{len(skipped)} entries that are not image files ('
+            + ', '.join(skipped[:shown]) + more + ').',
+            logger='current',
+            level=logging.WARNING)
+    return files
+
+
 def collect_queries(inputs: InputsType) -> List[Query]:
     """Expand query inputs into ``(source, name)`` pairs.
 
-    A folder gives its images (by ending, non-recursive) sorted by name.
+    A folder gives its images (by ending, non-recursive) sorted by name
+    (:func:`folder_images`: the log names what it skips).
 
     Raises:
         FileNotFoundError: A path that does not exist.
@@ -107,10 +141,7 @@ def collect_queries(inputs: InputsType) -> List[Query]:
                              f'numpy array, got {type(item).__name__}.')
         path = str(item)
         if osp.isdir(path):
-            files = sorted(
-                f for f in os.listdir(path)
-                if f.lower().endswith(IMG_EXTENSIONS)
-                and osp.isfile(osp.join(path, f)))
+            files = folder_images(path)
             if not files:
                 raise ValueError(
                     f'Query folder {path!r} holds no image (looked for '

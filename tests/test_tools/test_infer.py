@@ -204,3 +204,28 @@ def test_cli_cfg_option_resize_to_original_is_honoured(infer_tool, setup):
                                                               NET_SIZE)
     assert inferencer(query, resize_to_original=True,
                       **args)['predictions'].shape == (48, 96)
+
+
+def test_query_folder_says_what_it_skips(setup, tmp_path, log_capture):
+    """A query folder gives its image files; what else it holds (other
+    files, subfolders, broken links) is skipped, and the log says so."""
+    from dcama_mm.apis.inference_inputs import collect_queries
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    for query in setup['queries'][:2]:
+        shutil.copy(query, folder)
+    (folder / 'notes.txt').write_text('not an image')
+    (folder / 'more').mkdir()
+    os.symlink(str(tmp_path / 'gone.png'), str(folder / 'link.png'))
+    queries = collect_queries(str(folder))
+    assert [osp.basename(q) for q, _ in queries] == ['query0.png',
+                                                     'query1.png']
+    warnings = log_capture.messages(logging.WARNING)
+    assert warnings == [
+        f"Query folder '{folder}': 2 image(s); skipped 3 entries that are "
+        "not image files (link.png: a broken link, more: a folder, not "
+        "searched, notes.txt)."
+    ], warnings
+    log_capture.records.clear()
+    collect_queries(setup['query_dir'])
+    assert log_capture.messages(logging.WARNING) == []
