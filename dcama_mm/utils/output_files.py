@@ -63,16 +63,19 @@ def check_output_folder(folder: str, option: str,
     Raises:
         NotADirectoryError: Naming the option and the file.
     """
-    for path in [folder] + [osp.join(folder, s) for s in subfolders if s]:
-        blocker = blocking_file(path)
-        if blocker is None:
-            continue
-        where = ('' if blocker == osp.abspath(path) else
-                 f' (for {path})')
+    blocker = blocking_file(folder)
+    if blocker is not None:
         raise NotADirectoryError(
-            f'{option} {folder}: {blocker} is a file, not a folder{where}; '
+            f'{option} {folder}: {blocker} is a file, not a folder; '
             f'{option} names the folder the results are written to: give '
             'a folder (new or existing).')
+    for sub in filter(None, subfolders):
+        path = osp.join(folder, sub)
+        if osp.lexists(path) and not osp.isdir(path):
+            raise NotADirectoryError(
+                f'{option} {folder}: {path} is a file, not a folder, and '
+                f'the results are written into {path}/: move that file '
+                f'away or give another {option}.')
 
 
 def check_output_file(path: str, force: bool,
