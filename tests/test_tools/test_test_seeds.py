@@ -168,3 +168,22 @@ def test_collect_results_builds_the_paper_table(project, tmp_path):
     bad.write_text('{"metrics": {}}')
     with pytest.raises(ValueError, match='bad.json'):
         tool.main([str(bad), '--markdown', md])
+
+
+def test_out_refuses_an_existing_file_on_two_processes(project):
+    """Only rank 0 writes --out; every rank refuses before the Runner."""
+    out = osp.join(project['root'], 'precious_dist.json')
+    with open(out, 'w') as f:
+        f.write('{"precious": 2}\n')
+    proc = run([
+        'bash',
+        osp.join(TOOLS, 'dist_test.sh'), project['config'], project['ckpt'],
+        '2', '--out', out, '--work-dir',
+        osp.join(project['root'], 'refused_dist')
+    ], cwd=project['root'], check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert proc.stdout.count(f'argument --out: {out} already exists') == 2
+    assert 'Epoch(test)' not in proc.stdout
+    assert not osp.exists(osp.join(project['root'], 'refused_dist'))
+    with open(out) as f:
+        assert json.load(f) == {'precious': 2}
