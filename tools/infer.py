@@ -33,7 +33,9 @@ in the n-th colour, classes numbered in the order first given) and the
 overlay has a legend (see ``dcama_mm/apis/n_way.py`` for the rule).
 
 Existing result files are never overwritten unless ``--force`` is given: the
-tool stops before running the model and names them. A query that cannot be
+tool stops before running the model and names them. An ``--out`` that
+is a file (or holds a file ``pred`` / ``vis``) is refused before the model
+is built (exit status 2). A query that cannot be
 read is reported and skipped; the exit status is then 1.
 """
 import argparse
@@ -221,8 +223,12 @@ def main(args: Optional[Sequence[str]] = None) -> int:
     # Imported here so that ``--help`` answers without loading torch.
     from dcama_mm.apis import FewShotInferencer
     from dcama_mm.models.utils.precision import amp_from_args
+    from dcama_mm.utils.output_files import check_output_folder
 
     try:
+        # before the model is built: --out must be (able to be) a folder
+        check_output_folder(opts.out, '--out',
+                            ('pred', '' if opts.no_overlay else 'vis'))
         groups = parse_supports(opts.support, opts.support_label)
         img_size = opts.img_size
         if img_size is not None and len(img_size) not in (1, 2):
@@ -259,7 +265,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
             force=opts.force,
             show_progress=True,
             return_predictions=False)
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, FileNotFoundError, FileExistsError,
+            NotADirectoryError) as err:
         print_log(f'Error: {err}', logger='current', level=logging.ERROR)
         return 2
 

@@ -42,6 +42,7 @@ from dcama_mm.evaluation import (format_seed_table,  # noqa: E402
                                  summarize_seed_metrics)
 from dcama_mm.models.utils.precision import (  # noqa: E402
     add_amp_arguments, amp_from_args, apply_amp_to_config)
+from dcama_mm.utils.output_files import check_output_file  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
@@ -57,7 +58,12 @@ def parse_args() -> argparse.Namespace:
         type=str,
         help='write the metrics, with the checkpoint and the test episodes '
         '(dataset settings: fold, shots, seed, number of episodes), to this '
-        'JSON file')
+        'JSON file; an existing file is refused (before any episode) unless '
+        '--force')
+    parser.add_argument(
+        '--force',
+        action='store_true',
+        help='overwrite the --out file when it exists')
     parser.add_argument(
         '--show', action='store_true', help='show the episode pictures')
     parser.add_argument(
@@ -74,7 +80,35 @@ def parse_args() -> argparse.Namespace:
         'model once; prints each seed\'s figures, their mean, standard '
         'deviation and 95%% interval (log and --out)')
     add_amp_arguments(parser, 'test')
-    return launch.parse_tool_args(parser)
+    args = launch.parse_tool_args(parser)
+    check_args(parser, args)
+    return args
+
+
+def check_args(parser: argparse.ArgumentParser,
+               args: argparse.Namespace) -> None:
+    """Refuse bad ``--seeds`` and ``--out`` the argparse way (one line,
+    exit 2), before the Runner is built.
+
+    Every rank checks (only rank 0 writes ``--out``, at the end), so that
+    a distributed test is refused as a whole, before any episode.
+    """
+    seeds = args.seeds
+    if seeds is not None:
+        if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+            parser.error('argument --seeds: expected distinct non-negative '
+                         f'integers, got {" ".join(map(str, seeds))}.')
+        if args.show or args.show_dir:
+            parser.error(
+                'argument --seeds: cannot be combined with --show / '
+                '--show-dir (the pictures of one seed would overwrite those '
+                'of another); draw one seed\'s episodes with --cfg-options '
+                'test_dataloader.dataset.seed=N.')
+    if args.out is not None:
+        try:
+            check_output_file(args.out, args.force, suffix='.json')
+        except (ValueError, FileExistsError) as err:
+            parser.error(f'argument --out: {err}')
 
 
 def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:
@@ -103,22 +137,6 @@ def build_cfg(args: argparse.Namespace) -> Config:
     apply_amp_to_config(cfg, amp_from_args(args))
     if args.show or args.show_dir:
         trigger_visualization_hook(cfg, args)
-    if args.seeds is not None:
-        if any(seed < 0 for seed in args.seeds) or len(set(
-                args.seeds)) != len(args.seeds):
-            raise ValueError(
-                f'--seeds: expected distinct non-negative integers, got '
-                f'{args.seeds}.')
-        if args.show or args.show_dir:
-            raise ValueError(
-                '--seeds cannot be combined with --show / --show-dir (the '
-                'pictures of one seed would overwrite those of another); '
-                'draw one seed\'s episodes with --cfg-options '
-                'test_dataloader.dataset.seed=N.')
-    if args.out is not None and not args.out.endswith('.json'):
-        raise ValueError(
-            f'--out: "{args.out}" must be a .json file name (the metrics are '
-            'written as JSON).')
     return cfg
 
 

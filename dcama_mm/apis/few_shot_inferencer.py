@@ -322,6 +322,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 folder.
             FileNotFoundError: A query path that does not exist.
             FileExistsError: A result file exists and ``force`` is False.
+            NotADirectoryError: ``out_dir`` (or its ``pred_out_dir`` /
+                ``img_out_dir``) is an existing file.
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')

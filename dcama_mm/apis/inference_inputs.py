@@ -18,6 +18,7 @@ from PIL import Image
 
 from ..datasets.transforms.load_episode import as_image_array
 from ..engine.option_checks import merge_cfg_options
+from ..utils.output_files import check_output_folder
 
 ImageType = Union[str, Path, np.ndarray]
 InputsType = Union[ImageType, Sequence[ImageType]]
@@ -251,7 +252,8 @@ class InferenceResults:
     """The results of one inferencer call, gathered query by query.
 
     Plans (and refuses to overwrite, see :func:`plan_outputs`) the result
-    files before any work, writes the pictures as they come, shows
+    files before any query is run (an ``out_dir`` that is a file is refused
+    with ``NotADirectoryError``), writes the pictures as they come, shows
     progress, and assembles the returned dict.
 
     Args:
@@ -275,6 +277,9 @@ class InferenceResults:
                  show_progress: bool,
                  keep_predictions: bool = True) -> None:
         self.queries = queries
+        if out_dir:
+            check_output_folder(out_dir, 'out_dir',
+                                (pred_out_dir, img_out_dir))
         self.pred_dir = osp.join(out_dir, pred_out_dir) if (
             out_dir and pred_out_dir) else ''
         self.vis_dir = osp.join(out_dir, img_out_dir) if (

@@ -33,6 +33,8 @@ from torch import Tensor
 
 from ..models.utils.fast_paths import set_fast_paths
 from ..structures import EncodedSupports
+from ..utils.output_files import (check_output_folder, existing_files,
+                                  overwrite_refusal)
 
 #: The ONNX opset the graphs are written with.
 OPSET = 17
@@ -42,6 +44,8 @@ SUPPORT_GRAPH = 'support_encoder.onnx'
 QUERY_GRAPH = 'query_segmentor.onnx'
 META_FILE = 'deploy.json'
 CONFIG_FILE = 'config.py'
+#: Every file an export writes into its folder.
+EXPORT_FILES = (CONFIG_FILE, META_FILE, QUERY_GRAPH, SUPPORT_GRAPH)
 #: Shots and queries of the example episode the graphs are traced with.
 #: More than one of each, so that the traced graph takes the general path
 #: where a module branches on K or B (e.g. the max over the shots, which is
@@ -172,6 +176,29 @@ def check_export_size(size: Sequence[int]) -> Tuple[int, int]:
             f'{SIZE_MULTIPLE} (the backbone\'s largest stride), e.g. 384 '
             '384.')
     return int(size[0]), int(size[1])
+
+
+def check_export_dir(out_dir: str, force: bool = False) -> None:
+    """Refuse an export folder that would lose an earlier export.
+
+    Called by ``tools/deployment/pytorch2onnx.py`` before the model is
+    built.
+
+    Args:
+        out_dir (str): The export folder.
+        force (bool): Allow overwriting the files of an earlier export.
+            Defaults to False.
+
+    Raises:
+        NotADirectoryError: ``out_dir`` is a file (or lies under one).
+        FileExistsError: ``out_dir`` holds any of :data:`EXPORT_FILES`
+            (naming them) and ``force`` is False.
+    """
+    check_output_folder(out_dir, 'OUT_DIR')
+    existing = existing_files(osp.join(out_dir, f) for f in EXPORT_FILES)
+    if existing and not force:
+        raise FileExistsError(overwrite_refusal(
+            existing, 'Export file(s)', 'choose another OUT_DIR'))
 
 
 def export_onnx(model: nn.Module,

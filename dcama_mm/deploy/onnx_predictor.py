@@ -85,7 +85,8 @@ class ONNXFewShotSegmentor(nn.Module):
                 f'{self.export_dir} were exported for '
                 f'{self.size[0]}x{self.size[1]}: resize the inputs, or '
                 'export again with tools/deployment/pytorch2onnx.py --size '
-                f'{size[0]} {size[1]}.')
+                f'{size[0]} {size[1]} (into another OUT_DIR, or with '
+                '--force to replace this export).')
 
     def encode_supports(self, support_imgs: Tensor,
                         support_masks: Tensor) -> EncodedSupports:

@@ -5,6 +5,7 @@ Tiny DCAMAs of tests/test_models/dcama_cases.py (a ResNet-50 of base width
 8 and a Swin-B-layout transformer of width 16; random weights) at 64x64,
 exported once each from a checkpoint file with the real tool.
 """
+import json
 import os.path as osp
 
 import numpy as np
@@ -231,6 +232,51 @@ def test_checkpoint_of_another_width_is_refused(exported, tmp_path):
                        match='the checkpoint ".*missing.pth" does not exist'):
         tool.main([exported['config'], str(tmp_path / 'missing.pth'),
                    str(tmp_path / 'o')])
+
+
+def test_export_refuses_to_overwrite_an_export(exported, tmp_path):
+    import shutil
+    tool = load_tool('deployment/pytorch2onnx.py')
+    out_dir = str(tmp_path / 'onnx')
+    shutil.copytree(exported['out_dir'], out_dir)
+    names = ('config.py', 'deploy.json', 'query_segmentor.onnx',
+             'support_encoder.onnx')
+    before = {n: osp.getmtime(osp.join(out_dir, n)) for n in names}
+    # one file of an earlier export is enough
+    partial = tmp_path / 'partial'
+    partial.mkdir()
+    (partial / 'deploy.json').write_text('{"keep": 1}')
+    with pytest.raises(FileExistsError, match='partial/deploy.json: choose'):
+        tool.main([exported['config'], exported['checkpoint'],
+                   str(partial)])
+    assert (partial / 'deploy.json').read_text() == '{"keep": 1}'
+    # refused before the checkpoint is read or the model built: a missing
+    # checkpoint is not even looked at
+    with pytest.raises(FileExistsError) as info:
+        tool.main([exported['config'], str(tmp_path / 'missing.pth'),
+                   out_dir, '--size', str(SIZE), str(SIZE)])
+    message = str(info.value)
+    assert message.startswith('Export file(s) already exist: ')
+    for name in names[:3]:
+        assert osp.join(out_dir, name) in message
+    assert 'and 1 more: choose another OUT_DIR, or pass --force' in message
+    assert {n: osp.getmtime(osp.join(out_dir, n)) for n in names} == before
+    # OUT_DIR that is a file
+    a_file = tmp_path / 'a_file'
+    a_file.write_text('x')
+    with pytest.raises(NotADirectoryError, match='a_file is a file, not a '
+                       'folder'):
+        tool.main([exported['config'], exported['checkpoint'],
+                   str(a_file)])
+    if exported['backbone'] != 'r50':
+        return  # one --force export is enough
+    # --force overwrites: the graphs are written again and still run
+    result = tool.main([exported['config'], exported['checkpoint'],
+                        str(partial), '--size', str(SIZE), str(SIZE),
+                        '--force'])
+    assert result['max_abs_diff'] < 1e-4
+    assert json.loads((partial / 'deploy.json').read_text())['size'] == [
+        SIZE, SIZE]
 
 
 def test_unsupported_sizes_are_refused(exported, tmp_path):

@@ -229,3 +229,38 @@ def test_query_folder_says_what_it_skips(setup, tmp_path, log_capture):
     log_capture.records.clear()
     collect_queries(setup['query_dir'])
     assert log_capture.messages(logging.WARNING) == []
+
+
+def test_cli_out_that_is_a_file_is_refused(infer_tool, setup, log_capture):
+    existing = setup['root'] / 'existing.txt'
+    existing.write_text('keep me\n')
+    # refused before the model is built: a checkpoint that does not exist
+    # is not even looked at
+    args = cli_args(setup, str(existing))
+    args[1] = str(setup['root'] / 'missing.pth')
+    assert infer_tool.main(args) == 2
+    errors = log_capture.messages(logging.ERROR)
+    assert any(f'--out {existing}: {existing} is a file, not a folder' in m
+               for m in errors), errors
+    assert not any('missing.pth' in m for m in errors)
+    assert existing.read_text() == 'keep me\n'
+    # a sub-folder that is a file: OUT/pred
+    out = setup['root'] / 'pred_is_a_file'
+    out.mkdir()
+    (out / 'pred').write_text('')
+    assert infer_tool.main(cli_args(setup, str(out))) == 2
+    assert any(f'{out / "pred"} is a file, not a folder' in m
+               for m in log_capture.messages(logging.ERROR))
+
+
+def test_api_out_dir_that_is_a_file_is_refused(setup, tmp_path):
+    existing = tmp_path / 'existing.txt'
+    existing.write_text('keep me\n')
+    inferencer = FewShotInferencer(setup['model'], device='cpu',
+                                   img_size=NET_SIZE)
+    with pytest.raises(NotADirectoryError,
+                       match=f'out_dir {existing}: {existing} is a file, '
+                       'not a folder'):
+        inferencer(setup['queries'], support_imgs=setup['supports'],
+                   support_masks=setup['masks'], out_dir=str(existing))
+    assert existing.read_text() == 'keep me\n'

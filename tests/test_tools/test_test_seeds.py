@@ -1,6 +1,7 @@
 """``tools/test.py --seeds``, the bootstrap standard errors in ``--out``
 and ``tools/analysis_tools/collect_results.py`` on the tiny project."""
 import json
+import os
 import os.path as osp
 
 import numpy as np
@@ -73,17 +74,58 @@ def test_seeds_report_per_seed_figures_and_statistics(project):
     assert single['metrics']['mIoU_se'] == per_seed[1]['metrics']['mIoU_se']
 
 
-def test_seeds_reject_bad_values(project):
-    for extra, words in ((['--seeds', '1', '1'], 'distinct'),
-                         (['--seeds', '0', '1', '--show-dir', 'x'],
-                          '--show-dir')):
-        proc = run([
-            'python',
-            osp.join(TOOLS, 'test.py'), project['config'], project['ckpt'],
-            *extra
-        ], cwd=project['root'], check=False)
-        assert proc.returncode != 0
-        assert words in proc.stdout
+def _run_test_tool(project, *extra):
+    return run([
+        'python',
+        osp.join(TOOLS, 'test.py'), project['config'], project['ckpt'],
+        *extra
+    ], cwd=project['root'], check=False)
+
+
+@pytest.mark.parametrize('extra, words', [
+    (['--seeds', '1', '1'], 'argument --seeds: expected distinct'),
+    (['--seeds', '0', '0', '1'], 'argument --seeds: expected distinct'),
+    (['--seeds', '0', '1', '--show-dir', 'x'],
+     'argument --seeds: cannot be combined with --show / --show-dir'),
+])
+def test_seeds_reject_bad_values(project, extra, words):
+    proc = _run_test_tool(project, *extra)
+    # argparse's own way: usage, one error line naming the option, exit 2
+    assert proc.returncode == 2, proc.stdout
+    assert 'Traceback' not in proc.stdout
+    assert 'usage: test.py' in proc.stdout
+    assert f'test.py: error: {words}' in proc.stdout
+    assert 'Epoch(test)' not in proc.stdout
+
+
+def test_out_refuses_an_existing_file(project):
+    out = osp.join(project['root'], 'precious.json')
+    with open(out, 'w') as f:
+        f.write('{"precious": 1}\n')
+    proc = _run_test_tool(project, '--out', out, '--work-dir',
+                          osp.join(project['root'], 'refused'))
+    assert proc.returncode == 2, proc.stdout
+    assert 'Traceback' not in proc.stdout
+    assert (f'test.py: error: argument --out: {out} already exists'
+            in proc.stdout)
+    assert 'give another file name, or pass --force' in proc.stdout
+    # refused before the Runner: no episode ran, no work dir was made
+    assert 'Epoch(test)' not in proc.stdout
+    assert not osp.exists(osp.join(project['root'], 'refused'))
+    with open(out) as f:
+        assert json.load(f) == {'precious': 1}
+    # a folder is no metrics file either
+    folder = osp.join(project['root'], 'folder.json')
+    os.makedirs(folder, exist_ok=True)
+    proc = _run_test_tool(project, '--out', folder)
+    assert proc.returncode == 2, proc.stdout
+    assert f'argument --out: {folder} is a folder' in proc.stdout
+
+    # --force overwrites it with the metrics
+    record, _ = _test(project, 'precious', '--force')
+    assert 'precious' not in record
+    assert record['checkpoint'] == osp.abspath(project['ckpt'])
+    assert 0 <= record['metrics']['mIoU'] <= 100
 
 
 def test_collect_results_builds_the_paper_table(project, tmp_path):
@@ -126,3 +168,22 @@ def test_collect_results_builds_the_paper_table(project, tmp_path):
     bad.write_text('{"metrics": {}}')
     with pytest.raises(ValueError, match='bad.json'):
         tool.main([str(bad), '--markdown', md])
+
+
+def test_out_refuses_an_existing_file_on_two_processes(project):
+    """Only rank 0 writes --out; every rank refuses before the Runner."""
+    out = osp.join(project['root'], 'precious_dist.json')
+    with open(out, 'w') as f:
+        f.write('{"precious": 2}\n')
+    proc = run([
+        'bash',
+        osp.join(TOOLS, 'dist_test.sh'), project['config'], project['ckpt'],
+        '2', '--out', out, '--work-dir',
+        osp.join(project['root'], 'refused_dist')
+    ], cwd=project['root'], check=False)
+    assert proc.returncode != 0, proc.stdout
+    assert proc.stdout.count(f'argument --out: {out} already exists') == 2
+    assert 'Epoch(test)' not in proc.stdout
+    assert not osp.exists(osp.join(project['root'], 'refused_dist'))
+    with open(out) as f:
+        assert json.load(f) == {'precious': 2}

@@ -8,6 +8,10 @@ config, whose test pipeline ``ONNXFewShotPredictor`` uses). Unless
 ``--no-verify``, it runs the graphs on onnxruntime for a random episode of
 ``--shots`` supports and compares the logits with PyTorch's.
 
+An OUT_DIR that already holds any of these files (an earlier export) is
+refused before the model is built, naming them; ``--force`` overwrites
+them.
+
 Examples::
 
     python tools/deployment/pytorch2onnx.py \\
@@ -25,6 +29,7 @@ from dcama_mm.analysis import (add_size_argument, analysis_parser,
                                load_analysis_config)
 from dcama_mm.apis import init_model
 from dcama_mm.deploy import OPSET, ONNXFewShotSegmentor, export_onnx
+from dcama_mm.deploy.onnx_export import check_export_dir
 from dcama_mm.models.utils.checkpoint_checks import load_fitting_checkpoint
 
 
@@ -45,6 +50,9 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help=f'ONNX opset (default: {OPSET})')
     parser.add_argument('--no-verify', action='store_true',
                         help='do not compare onnxruntime with PyTorch')
+    parser.add_argument('--force', action='store_true',
+                        help='overwrite the files of an earlier export in '
+                        'OUT_DIR')
     return parser.parse_args(args)
 
 
@@ -52,6 +60,10 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
     """Run the tool; returns the written files and the largest logit
     difference (``max_abs_diff``, None with ``--no-verify``)."""
     opts = parse_args(args)
+    if opts.shots < 1:
+        raise ValueError(f'--shots must be >= 1, got {opts.shots}.')
+    # before the model is built: never lose an earlier export
+    check_export_dir(opts.out_dir, opts.force)
     cfg = load_analysis_config(opts.config, opts.cfg_options)
     if 'model' not in cfg:
         raise ValueError(f'config: {opts.config} has no model.')
@@ -62,8 +74,6 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
         model, opts.out_dir, size=tuple(opts.size), opset=opts.opset,
         dataset_meta=checkpoint.get('meta', {}).get('dataset_meta'))
     result: Dict[str, object] = dict(files=files, max_abs_diff=None)
-    if opts.shots < 1:
-        raise ValueError(f'--shots must be >= 1, got {opts.shots}.')
     if opts.no_verify:
         return result
     gen = torch.Generator().manual_seed(1)
