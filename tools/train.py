@@ -103,22 +103,25 @@ def resolve_run(cfg: Config, args: argparse.Namespace) -> Optional[str]:
     return resolve_resume(cfg, args.resume)
 
 
-def protect_earlier_run(cfg: Config, args: argparse.Namespace,
-                        resumed: Optional[str]) -> None:
+def protect_earlier_run(cfg: Config,
+                        args: argparse.Namespace,
+                        resumed: Optional[str],
+                        move: bool = True) -> None:
     """Refuse a new run into a work dir holding checkpoints unless
-    ``--force``, which moves them aside
+    ``--force``, which moves them aside (with ``move``; else only checked)
     (:func:`dcama_mm.engine.work_dirs.check_new_run`)."""
     check_new_run(
         cfg,
         resume=resumed is not None,
         force=getattr(args, 'force', False),
-        nothing_to_resume=args.resume is not None)
+        nothing_to_resume=args.resume is not None,
+        move=move)
 
 
 def prepare_run(cfg: Config, args: argparse.Namespace) -> None:
     """:func:`resolve_run`, then :func:`protect_earlier_run` (for callers
-    that build the Runner themselves; ``main`` runs the second only once
-    the config has passed its checks)."""
+    that build the Runner themselves; ``main`` moves an earlier run aside
+    only once the Runner is built)."""
     protect_earlier_run(cfg, args, resolve_run(cfg, args))
 
 
@@ -126,11 +129,14 @@ def main() -> None:
     args = parse_args()
     cfg = build_cfg(args)
     resumed = resolve_run(cfg, args)
+    # refused before anything is built; with --force, the earlier run is
+    # moved aside once the Runner (the model, every component) is built
     runner = launch.build_runner(
         cfg,
         args.launcher,
         launch.check_train_config,
-        prepare=lambda: protect_earlier_run(cfg, args, resumed))
+        prepare=lambda: protect_earlier_run(cfg, args, resumed, move=False))
+    protect_earlier_run(cfg, args, resumed)
     completed = False
     try:
         runner.train()

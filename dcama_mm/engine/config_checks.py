@@ -7,6 +7,7 @@ model types) and the keys of the Runner's loops (:func:`check_loop_cfgs`)
 *before* the Runner builds anything, so that a typo fails in a second with
 a message naming the option, not after minutes of loading.
 """
+import copy
 import difflib
 import os
 import os.path as osp
@@ -16,7 +17,7 @@ from typing import (Any, Callable, Iterator, List, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from mmseg.registry import LOOPS, MODELS
+from mmseg.registry import LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from ..models.utils.checkpoint_files import check_checkpoint_file
 from ..utils.checks import accepted_arguments, check_keys
 
@@ -231,26 +232,36 @@ def check_checkpoint(path: Optional[str], option: str) -> None:
 
 #: The loop the Runner builds for a loop config without ``type``.
 _DEFAULT_LOOPS = dict(val_cfg='ValLoop', test_cfg='TestLoop')
-#: Arguments the Runner gives a loop itself.
+#: Arguments the Runner gives a loop itself (a loop without ``type`` is
+#: also given its ``evaluator``).
 _RUNNER_ARGUMENTS = ('self', 'runner', 'dataloader')
 
 
-def _loop_type(section: str, loop_cfg: dict) -> Tuple[Any, Tuple[str, ...]]:
-    """The loop class the Runner builds from ``loop_cfg`` and the keys it
-    reads besides the loop's arguments (``type``, or ``by_epoch``)."""
+def _loop_type(section: str, loop_cfg: dict
+               ) -> Tuple[Any, Tuple[str, ...], Tuple[str, ...]]:
+    """The loop class the Runner builds from ``loop_cfg``, the keys it
+    reads besides the loop's arguments (``type``, ``_scope_``, or
+    ``by_epoch``) and the arguments the Runner gives it itself."""
+    given = _RUNNER_ARGUMENTS
     if 'type' in loop_cfg:
-        loop_type, extra = loop_cfg['type'], ('type', )
+        loop_type, extra = loop_cfg['type'], ('type', '_scope_')
     elif section == 'train_cfg':
         # mmengine's Runner.build_train_loop: by_epoch picks the loop
+        if 'by_epoch' not in loop_cfg:
+            raise ValueError(
+                'train_cfg needs a `type` (e.g. type=\'EpochBasedTrainLoop\''
+                ') or `by_epoch` (True: epochs, False: iterations) for '
+                f'mmengine to pick the training loop; got {dict(loop_cfg)}.')
         loop_type = ('EpochBasedTrainLoop'
-                     if loop_cfg.get('by_epoch') else 'IterBasedTrainLoop')
+                     if loop_cfg['by_epoch'] else 'IterBasedTrainLoop')
         extra = ('by_epoch', )
     else:
         loop_type, extra = _DEFAULT_LOOPS[section], ()
+        given = given + ('evaluator', )
     if isinstance(loop_type, str):
         init_default_scope('mmseg')
         loop_type = LOOPS.get(loop_type)
-    return loop_type, extra
+    return loop_type, extra, given
 
 
 def check_loop_cfgs(cfg: Config, sections: Sequence[str]) -> None:
@@ -273,20 +284,41 @@ def check_loop_cfgs(cfg: Config, sections: Sequence[str]) -> None:
         loop_cfg = cfg.get(section)
         if not isinstance(loop_cfg, dict):
             continue
-        loop_type, extra = _loop_type(section, loop_cfg)
+        loop_type, extra, given = _loop_type(section, loop_cfg)
         if not isinstance(loop_type, type):
             continue
-        valid = [a for a in accepted_arguments(loop_type)
-                 if a not in _RUNNER_ARGUMENTS]
+        valid = [a for a in accepted_arguments(loop_type) if a not in given]
         check_keys(loop_type.__name__, f'{section} key', loop_cfg,
                    valid + list(extra))
+
+
+def check_optim_wrapper(cfg: Config) -> None:
+    """Build the optimizer wrapper's constructor as the Runner does, only
+    without the model: its checks of ``optim_wrapper`` (the keys of
+    ``paramwise_cfg`` and ``custom_keys``, the wrapper's arguments) run
+    before anything is built, not when training starts.
+
+    Raises:
+        UnknownOptionError: A key the constructor or the wrapper does not
+            read.
+    """
+    optim_cfg = cfg.get('optim_wrapper')
+    if not isinstance(optim_cfg, dict) or 'constructor' not in optim_cfg:
+        return  # mmengine's default constructor, or a dict of wrappers
+    optim_cfg = copy.deepcopy(dict(optim_cfg))
+    init_default_scope('mmseg')
+    OPTIM_WRAPPER_CONSTRUCTORS.build(
+        dict(type=optim_cfg.pop('constructor'),
+             optim_wrapper_cfg=optim_cfg,
+             paramwise_cfg=optim_cfg.pop('paramwise_cfg', None)))
 
 
 def check_train_config(cfg: Config) -> None:
     """Validate a training config before the Runner is built.
 
     Checks the model's registered types, the keys of ``train_cfg`` and
-    ``val_cfg`` (:func:`check_loop_cfgs`), the ``Pretrained`` checkpoints of
+    ``val_cfg`` (:func:`check_loop_cfgs`), ``optim_wrapper``
+    (:func:`check_optim_wrapper`), the ``Pretrained`` checkpoints of
     the model (e.g. the converted backbone weights under ``checkpoints/``),
     ``load_from``, an explicit ``resume`` checkpoint, and the data paths of
     the training and validation datasets.
@@ -302,6 +334,7 @@ def check_train_config(cfg: Config) -> None:
     """
     check_model_types(cfg.model)
     check_loop_cfgs(cfg, ('train_cfg', 'val_cfg'))
+    check_optim_wrapper(cfg)
     for path, option in _pretrained_checkpoints(cfg.model, 'model'):
         check_checkpoint(path, option)
     check_checkpoint(cfg.get('load_from'), 'load_from')
@@ -341,5 +374,6 @@ def check_test_config(cfg: Config) -> None:
 
 __all__: List[str] = [
     'check_dataset_paths', 'check_model_types', 'check_checkpoint',
-    'check_loop_cfgs', 'check_train_config', 'check_test_config'
+    'check_loop_cfgs', 'check_optim_wrapper', 'check_train_config',
+    'check_test_config'
 ]

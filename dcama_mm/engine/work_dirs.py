@@ -109,7 +109,8 @@ def check_new_run(cfg: Config,
                   resume: bool,
                   force: bool,
                   option: str = '--work-dir',
-                  nothing_to_resume: bool = False) -> Optional[str]:
+                  nothing_to_resume: bool = False,
+                  move: bool = True) -> Optional[str]:
     """Refuse to start a new run over an earlier run's checkpoints.
 
     Call it before the Runner is built. Nothing is checked when resuming
@@ -132,6 +133,10 @@ def check_new_run(cfg: Config,
         option (str): The option that named the folder, for the message.
         nothing_to_resume (bool): Whether ``--resume`` was given but found
             no intact checkpoint (changes the advice of the message).
+        move (bool): Whether ``force`` moves the files now; False only
+            checks (``tools/train.py`` checks before the Runner is built
+            and moves once it is built: a config the Runner refuses leaves
+            the folder as it was). Defaults to True.
 
     Returns:
         str, optional: The folder the files were moved into, if any.
@@ -156,7 +161,7 @@ def check_new_run(cfg: Config,
             f'of them and mix the two runs. {advice} another {option} for a '
             'new run, or --force to move them into '
             f'{osp.join(folder, "previous_<time>")}/ and start afresh.')
-    if launcher_rank() != 0:
+    if not move or launcher_rank() != 0:
         return None
     target = set_aside(folder, names)
     print_log(

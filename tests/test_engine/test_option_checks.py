@@ -303,17 +303,19 @@ def test_tools_setup_test_cfg_typo_end_to_end(tiny):
 
 def test_train_paramwise_typo_end_to_end(tiny):
     """mmengine's constructor ignores an unknown ``paramwise_cfg`` key; the
-    training run now stops when the optimizer is built."""
+    training run now stops with the config checks, before the Runner (and
+    its model) is built."""
     root, config = tiny
+    work_dir = root / 'paramwise'
     cfg = tool_config(config, [
         'optim_wrapper.paramwise_cfg.bias_decay_mul=0.',
         'train_cfg.max_epochs=1'
-    ], work_dir=str(root / 'paramwise'))
-    runner = launch.build_runner(cfg, 'none', launch.check_train_config)
+    ], work_dir=str(work_dir))
     with pytest.raises(OPTION_ERROR,
                        match=r"key 'bias_decay_mul' \(did you mean "
                        r"'bias_decay_mult'\?\)"):
-        runner.train()
+        launch.build_runner(cfg, 'none', launch.check_train_config)
+    assert not work_dir.exists()  # no Runner was built
 
 
 @pytest.mark.parametrize('section, key, value, closest', [
@@ -342,3 +344,13 @@ def test_loop_cfg_typos_are_refused(section, key, value, closest):
     with pytest.raises(OPTION_ERROR, match="IterBasedTrainLoop: unknown "
                        "train_cfg key 'max_epochs'"):
         check_loop_cfgs(cfg, ('train_cfg', ))
+    cfg.train_cfg = dict(max_epochs=10)  # mmengine: KeyError 'by_epoch'
+    with pytest.raises(ValueError, match='train_cfg needs a `type`'):
+        check_loop_cfgs(cfg, ('train_cfg', ))
+    # the Runner gives a loop without a type its evaluator itself
+    cfg.val_cfg = dict(evaluator=dict(type='FewShotIoUMetric'))
+    with pytest.raises(OPTION_ERROR, match="ValLoop: unknown val_cfg key "
+                       "'evaluator'"):
+        check_loop_cfgs(cfg, ('val_cfg', ))
+    cfg.val_cfg = dict(type='ValLoop', _scope_='mmengine')
+    check_loop_cfgs(cfg, ('val_cfg', ))

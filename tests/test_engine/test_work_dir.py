@@ -178,16 +178,28 @@ def test_dist_train_passes_the_rule_and_force_through(project, tmp_path):
     ]
 
 
-def test_force_moves_nothing_when_the_config_is_refused(project, tmp_path):
+@pytest.mark.parametrize('option, message', [
+    ('train_cfg.max_epoch=1',
+     "unknown train_cfg key 'max_epoch' (did you mean 'max_epochs'?)"),
+    ('model.decode_head.num_head=8',
+     "DCAMAHead: unknown argument 'num_head' (did you mean 'num_heads'?)"),
+    ('optim_wrapper.paramwise_cfg.bias_decay_mul=0.',
+     "unknown optim_wrapper.paramwise_cfg key 'bias_decay_mul' (did you mean "
+     "'bias_decay_mult'?)"),
+])
+def test_force_moves_nothing_when_the_config_is_refused(
+        project, tmp_path, option, message):
     """--force sets the earlier run aside only once the config has passed
-    its checks: a typo must not leave the work dir without checkpoints."""
+    its checks and the Runner is built: a typo must not leave the work dir
+    without checkpoints."""
     work_dir = copy_run(project['trained'], str(tmp_path / 'run'))
     before = hashes(work_dir)
-    proc = train(project, work_dir, '--force', '--cfg-options',
-                 'train_cfg.max_epoch=1', check=False)
+    proc = train(project, work_dir, '--force', '--cfg-options', option,
+                 check=False)
     assert proc.returncode != 0
-    assert "unknown train_cfg key 'max_epoch' (did you mean 'max_epochs'?)" \
-        in proc.stdout
+    assert message in proc.stdout
     assert '--force: moved' not in proc.stdout
     assert not [d for d in os.listdir(work_dir) if d.startswith('previous_')]
-    assert hashes(work_dir) == before
+    after = hashes(work_dir)
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert 'epoch_2.pth' in after
