@@ -147,10 +147,8 @@ class LoadEpisode(BaseTransform):
                 raw = raw.astype(np.uint8)
             mask = lut[raw]
         if mask.shape != tuple(img_shape):
-            raise ValueError(
-                f'The {name} has size {mask.shape[0]}x{mask.shape[1]} '
-                f'(h x w) but its image {img_name} has size {img_shape[0]}x'
-                f'{img_shape[1]}: a mask must have the size of its image.')
+            raise ValueError(_size_mismatch(name, mask.shape, img_name,
+                                            img_shape))
         return mask
 
     def transform(self, results: dict) -> dict:
@@ -212,6 +210,23 @@ class LoadEpisode(BaseTransform):
                 f'imdecode_backend={self.imdecode_backend!r}, '
                 f'seg_imdecode_backend={self.seg_imdecode_backend!r}, '
                 f'backend_args={self.backend_args})')
+
+
+def _size_mismatch(name: str, mask_shape: Tuple[int, int], img_name: str,
+                   img_shape: Tuple[int, int]) -> str:
+    """The message for a mask of another size than its image (``img_name``
+    is e.g. ``"image 'a.jpg'"``); a mask of the image's size turned by 90
+    degrees gets the EXIF hint (images are read as displayed)."""
+    message = (f'The {name} has size {mask_shape[0]}x{mask_shape[1]} (h x w) '
+               f'but its {img_name} has size {img_shape[0]}x{img_shape[1]}'
+               ': a mask must have the size of its image')
+    if tuple(mask_shape[:2]) == tuple(img_shape[1::-1]):
+        message += (
+            ' as displayed. If the image carries an EXIF rotation (phone '
+            'photos), it is read as displayed, turned upright: draw the '
+            'mask on the image as displayed, or save the image upright '
+            'without the tag')
+    return message + '.'
 
 
 def as_image_array(img: np.ndarray, what: str) -> np.ndarray:
