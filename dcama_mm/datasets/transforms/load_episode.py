@@ -9,15 +9,10 @@ from mmengine import fileio
 
 from mmseg.registry import TRANSFORMS
 from ...utils.checks import strict_arguments
-from .binary_mask import format_values, mask_values, to_binary_mask
+from .binary_mask import to_binary_mask
 from .image_modes import decode_image, decode_mask
 
 Source = Union[str, Path, np.ndarray]
-
-#: What an empty support mask's message adds.
-EMPTY_HINT = ('The object is the pixels >= 128 of a 0..255 mask, the '
-              'non-zero pixels of a mask with one non-zero value, or the '
-              'pixels of the label given (see docs/inputs.md).')
 
 
 def _read_bytes(path: str, backend_args: Optional[dict], what: str) -> bytes:
@@ -130,12 +125,8 @@ class LoadEpisode(BaseTransform):
             raw, palette = decode_mask(content, name,
                                        self.seg_imdecode_backend)
         if lut is None:
-            mask = to_binary_mask(raw, name, label=label, palette=palette)
-            if nonempty and not mask.any():
-                raise ValueError(
-                    f'The {name} has no foreground pixel (values found: '
-                    f'{format_values(mask_values(np.asarray(raw)))}): a '
-                    'support mask must show the object. ' + EMPTY_HINT)
+            mask = to_binary_mask(raw, name, label=label, palette=palette,
+                                  require_object=nonempty)
         else:
             if raw.ndim == 3:
                 raw = raw[..., 0]
