@@ -176,8 +176,9 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         nargs='+',
         default=None,
         metavar='SIZE',
-        help='network input size, one value or H W (default: the config\'s '
-        'test pipeline size, else 384)')
+        help='network input size, one value or H W, each at least 32 (the '
+        'backbone\'s largest stride) (default: the config\'s test pipeline '
+        'size, else 384)')
     parser.add_argument(
         '--no-overlay',
         action='store_true',

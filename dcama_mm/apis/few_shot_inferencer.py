@@ -88,8 +88,9 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         device (str, optional): Device to run on. Defaults to None: ``cuda``
             when available, else ``cpu``.
         img_size (int | tuple[int, int], optional): Network input size
-            (h, w), set on the pipeline's ``ResizeEpisode``. Defaults to
-            None: the pipeline's own size.
+            (h, w), set on the pipeline's ``ResizeEpisode``; each side at
+            least 32, the backbone's largest stride (a smaller one is
+            refused). Defaults to None: the pipeline's own size.
         cfg_options (dict, optional): Overrides for the config, as
             ``--cfg-options`` of the tools; ``model.test_cfg.
             resize_to_original`` here sets the calls' default. Defaults to

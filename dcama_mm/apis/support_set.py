@@ -22,6 +22,11 @@ from ..structures import EncodedSupports
 from .inference_inputs import ImageType, as_list, name_of
 
 
+#: The largest stride of the backbones (ResNet's and Swin's last stage): a
+#: network size below it leaves the deepest features no room, and the
+#: masks come out empty. Larger sizes need not be multiples of it.
+BACKBONE_STRIDE = 32
+
 #: The test pipeline of a model without a config (the configs' default).
 DEFAULT_PIPELINE = (dict(type='LoadEpisode'),
                     dict(type='ResizeEpisode', scale=(384, 384)),
@@ -68,10 +73,41 @@ def split_test_pipeline(
         if not resizes:
             raise ValueError('img_size was given but the test pipeline has '
                              'no ResizeEpisode step to resize to it.')
+        check_network_size(img_size, size, resizes[0].scale)
         for resize in resizes:
             resize.scale = (size[1], size[0])  # (w, h)
     return (Compose(transforms[:loads[0] + 1]),
             Compose(transforms[loads[0] + 1:]), resizes)
+
+
+def check_network_size(given: Union[int, Sequence[int]],
+                       size: Tuple[int, int],
+                       config_scale: Tuple[int, int]) -> None:
+    """Refuse a network size ``(h, w)`` with a side below
+    :data:`BACKBONE_STRIDE`.
+
+    Args:
+        given (int | Sequence[int]): The size as the user gave it.
+        size (tuple[int, int]): It as ``(h, w)``.
+        config_scale (tuple[int, int]): The pipeline's own
+            ``ResizeEpisode`` scale ``(w, h)``, for the message.
+
+    Raises:
+        ValueError: Naming ``img_size`` and ``--img-size``, the stride and
+            the config's size.
+    """
+    if min(size) >= BACKBONE_STRIDE:
+        return
+    cli = ' '.join(str(v) for v in ((given, ) if isinstance(given, int)
+                                    else given))
+    raise ValueError(
+        f'The network size img_size={given!r} (tools/infer.py: --img-size '
+        f'{cli}) is {size[0]}x{size[1]} (h x w): each side must be at least '
+        f"the backbone's largest stride, {BACKBONE_STRIDE}, or the deepest "
+        'features have no room and the masks come out empty. The '
+        f"config's size is {config_scale[1]}x{config_scale[0]} (h x w); "
+        'leave the option out to use it, or give a larger size (it need '
+        f'not be a multiple of {BACKBONE_STRIDE}).')
 
 
 @dataclass(frozen=True)

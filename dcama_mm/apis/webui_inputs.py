@@ -16,7 +16,8 @@ from typing import Optional, Tuple, Union
 
 import numpy as np
 
-from ..datasets.transforms.binary_mask import to_binary_mask
+from ..datasets.transforms.binary_mask import (empty_mask_message,
+                                               label_hint, to_binary_mask)
 from ..datasets.transforms.image_modes import (UndecodableFileError,
                                                decode_image, decode_mask)
 
@@ -98,8 +99,12 @@ def read_mask_file(path: str, what: str,
     except UndecodableFileError as err:
         raise ValueError(f'The {name} is not an image (it cannot be '
                          'decoded): upload a PNG mask, 0/255 or 0/1.') from err
-    return to_binary_mask(raw, name, label=label, palette=palette,
+    mask = to_binary_mask(raw, name, label=label, palette=palette,
                           label_options=PAGE_LABEL_OPTIONS)
+    if not mask.any() and label_hint(raw, PAGE_LABEL_OPTIONS):
+        # e.g. 16-bit instance ids: say to type the label, not "empty"
+        raise ValueError(empty_mask_message(raw, name, PAGE_LABEL_OPTIONS))
+    return mask
 
 
 def editor_image(value: Optional[dict], what: str) -> Optional[np.ndarray]:

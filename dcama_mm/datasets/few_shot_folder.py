@@ -7,10 +7,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.logging import print_log
-from PIL import Image
 
 from mmseg.registry import DATASETS
 from .base_few_shot_dataset import BaseFewShotDataset
+from .transforms.image_modes import FileSize, image_file_size
 
 SPLITS = ('train', 'val', 'test')
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
@@ -31,10 +31,12 @@ class FewShotFolderDataset(BaseFewShotDataset):
     mask: the image's stem + ``mask_suffix`` (default ``'_mask.png'``), a
     binary mask read by the binary-mask rule
     (:mod:`~dcama_mm.datasets.transforms.binary_mask`: 0/1 or 0/255) of
-    the image's size. The classes of each split come from the list files
-    ``split_files`` when given, otherwise from a random split of the sorted
-    class folders by ``split_ratios`` (train, val, test) with
-    ``split_seed``, the same on every machine. ``metainfo['classes']`` are
+    the image's size as displayed (EXIF orientation applied: a phone
+    photo stored sideways takes a mask of its upright size). The classes
+    of each split come from the list files ``split_files`` when given,
+    otherwise from a random split of the sorted class folders by
+    ``split_ratios`` (train, val, test) with ``split_seed``, the same on
+    every machine. ``metainfo['classes']`` are
     all class folders, sorted.
 
     Episodes follow :class:`BaseFewShotDataset`: class-uniform in training,
@@ -214,13 +216,7 @@ class FewShotFolderDataset(BaseFewShotDataset):
                     f'FewShotFolderDataset: the image {img_path!r} has no '
                     f'mask {mask_path!r} (mask = image stem + '
                     f'{self.mask_suffix!r}).')
-            img_size, mask_size = _size(img_path), _size(mask_path)
-            if img_size != mask_size:
-                raise ValueError(
-                    f'FewShotFolderDataset: the mask {mask_path!r} is '
-                    f'{mask_size[1]}x{mask_size[0]} (h x w) but its image '
-                    f'{img_path!r} is {img_size[1]}x{img_size[0]}: a mask '
-                    'must have the size of its image.')
+            _check_mask_size(img_path, mask_path)
             records.append(
                 dict(img_path=img_path, seg_map_path=mask_path,
                      class_id=class_id))
@@ -255,11 +251,40 @@ class FewShotFolderDataset(BaseFewShotDataset):
         return super().sample_episode(rng, index)
 
 
-def _size(path: str) -> Tuple[int, int]:
-    """(width, height) of an image file from its header."""
+def _file_size(path: str) -> FileSize:
+    """The size of an image file from its header (no decoding)."""
     try:
-        with Image.open(path) as img:
-            return img.size
+        return image_file_size(path)
     except OSError as err:
         raise ValueError(f'FewShotFolderDataset: cannot read {path!r} as an '
                          f'image ({err}).') from err
+
+
+def _check_mask_size(img_path: str, mask_path: str) -> None:
+    """Raise unless the mask has the size of its image as displayed.
+
+    Images and masks are read with their EXIF orientation applied
+    (:mod:`~dcama_mm.datasets.transforms.image_modes`), so a phone photo
+    stored sideways with an Orientation tag takes a mask of its upright
+    size; a mask of its stored pixels is refused, saying so.
+    """
+    img, mask = _file_size(img_path), _file_size(mask_path)
+    if mask.displayed == img.displayed:
+        return
+    rotated = img.stored != img.displayed
+    shown = ' as displayed' if rotated else ''
+    message = (
+        f'FewShotFolderDataset: the mask {mask_path!r} is '
+        f'{mask.displayed[0]}x{mask.displayed[1]} (h x w) but its image '
+        f'{img_path!r} is {img.displayed[0]}x{img.displayed[1]}{shown}')
+    if rotated:
+        message += (
+            f': the image carries an EXIF rotation (Orientation '
+            f'{img.orientation}; its pixels are stored {img.stored[0]}x'
+            f'{img.stored[1]} and shown turned by 90 degrees). Images are '
+            'read as displayed, so the mask must match the image as '
+            'displayed: draw it on the upright image (or rotate it to '
+            'match), or save the image upright without the tag.')
+    else:
+        message += ': a mask must have the size of its image.'
+    raise ValueError(message)

@@ -75,6 +75,11 @@ def files(tmp_path_factory):
     dim16 = r['a'].astype(np.uint16) * 1000
     dim16[r['boundary']] = 500
     Image.fromarray(dim16).save(out['dim16'])
+    out['instances16'] = str(root / 'instances16.png')
+    instances = np.zeros((H, W), np.uint16)
+    instances[r['a']], instances[r['b']] = 300, 301
+    Image.fromarray(instances).save(out['instances16'])
+    assert Image.open(out['instances16']).mode == 'I;16'
     return out
 
 
@@ -159,6 +164,62 @@ def test_a_label_picks_the_object(inferencer, files):
         predict(inferencer, files, files['labels012'], support_labels=[1, 2])
 
 
+def test_a_16_bit_instance_mask_names_its_labels(inferencer, files):
+    """Instance ids {0, 300, 301} without a label: the message names the
+    values and the label options (not only "no foreground pixel")."""
+    with pytest.raises(ValueError) as info:
+        predict(inferencer, files, files['instances16'])
+    message = str(info.value)
+    assert "instances16.png' has no foreground pixel (values found: 0, " \
+        '300, 301)' in message
+    assert 'label mask' in message and '300, 301' in message
+    assert 'support_labels=<label>' in message
+    assert '--support-label <label>' in message
+    for label, binary in ((300, 'binary_a'), (301, 'binary_b')):
+        picked = predict(inferencer, files, files['instances16'],
+                         support_labels=label)
+        expected = predict(inferencer, files, files[binary])
+        np.testing.assert_array_equal(picked['fg_prob'], expected['fg_prob'])
+
+
+def test_the_web_page_names_the_labels_of_an_instance_mask(files):
+    from dcama_mm.apis.webui_inputs import read_mask_file
+    with pytest.raises(ValueError, match=r"'instances16.png' has no "
+                       r'foreground pixel \(values found: 0, 300, 301\)'
+                       r".*label mask.*'Label in its mask files' box"):
+        read_mask_file(files['instances16'], 'mask file of support 1', None)
+    np.testing.assert_array_equal(
+        read_mask_file(files['instances16'], 'mask file', 301),
+        regions()['b'])
+
+
+def test_empty_soft_masks_get_the_label_hint_only_with_labels():
+    """The rule's own check of an empty result (require_object)."""
+    r = regions()
+    instances = np.zeros((H, W), np.uint16)
+    instances[r['a']], instances[r['b']] = 300, 301
+    with pytest.raises(ValueError, match=r"'i.png' has no foreground pixel "
+                       r'\(values found: 0, 300, 301\).*32768.*label mask'
+                       r'.*type it here'):
+        to_binary_mask(instances, "mask 'i.png'", require_object=True,
+                       label_options='type it here')
+    # no label to give: the plain message
+    with pytest.raises(ValueError) as info:
+        to_binary_mask(np.zeros((H, W), np.uint8), 'm', require_object=True)
+    assert 'values found: 0)' in str(info.value)
+    assert 'label mask' not in str(info.value)
+    with pytest.raises(ValueError) as info:
+        to_binary_mask(np.full((H, W), 0.2, np.float32), 'm',
+                       require_object=True)
+    assert 'label mask' not in str(info.value)
+    # without require_object the rule still gives the empty mask
+    assert not to_binary_mask(instances, 'm').any()
+    # a genuine soft 16-bit mask (probabilities 0..65535) keeps its cut
+    soft = np.linspace(0, 65535, H * W).reshape(H, W).astype(np.uint16)
+    np.testing.assert_array_equal(
+        to_binary_mask(soft, 'm', require_object=True), soft >= 32768)
+
+
 def test_voc_palette_pngs(inferencer, files):
     """One label besides 0 and 255: that label (255 = boundary, background);
     several: refused unless one is picked."""
@@ -238,6 +299,19 @@ def test_cli_support_label(cli, files, inferencer, log_capture):
     assert tool.main(args('two', '--support-label', '2')) == 0
     saved = np.asarray(Image.open(root / 'two' / 'pred' / 'query.png.png'))
     expected = predict(inferencer, files, files['binary_b'])['sem_seg']
+    np.testing.assert_array_equal(saved, expected * 255)
+    instances = args('inst')
+    instances[3] = f"{files['img']}:{files['instances16']}"
+    assert tool.main(instances) == 2
+    assert any('instances16.png' in m and 'values found: 0, 300, 301' in m
+               and '--support-label <label>' in m
+               for m in log_capture.messages(logging.ERROR))
+    instances = args('inst300', '--support-label', '300')
+    instances[3] = f"{files['img']}:{files['instances16']}"
+    assert tool.main(instances) == 0
+    saved = np.asarray(Image.open(root / 'inst300' / 'pred' /
+                                  'query.png.png'))
+    expected = predict(inferencer, files, files['binary_a'])['sem_seg']
     np.testing.assert_array_equal(saved, expected * 255)
     assert tool.main(args('bad', '--support-label', '1', '--support-label',
                           '2')) == 2

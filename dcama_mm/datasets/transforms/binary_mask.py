@@ -45,6 +45,11 @@ LABEL_LIMIT = 128
 #: How many values a message lists.
 SHOWN_VALUES = 12
 
+#: What the message of an empty support mask adds (no label to give).
+EMPTY_HINT = ('The object is the pixels >= 128 of a 0..255 mask, the '
+              'non-zero pixels of a mask with one non-zero value, or the '
+              'pixels of the label given (see docs/inputs.md).')
+
 #: The options that pick a label, for messages.
 LABEL_OPTIONS = ('give the label of the object: support_labels=<label> '
                  '(FewShotInferencer) or --support-label <label> '
@@ -110,19 +115,75 @@ def _label_mask(mask: np.ndarray, name: str, label: int) -> np.ndarray:
     return found.astype(np.uint8)
 
 
+def _soft_cut(mask: np.ndarray) -> float:
+    """Rules 5 and 6: the soft-mask threshold of ``mask``."""
+    top = mask.max()
+    return 0.5 if (mask.dtype.kind == 'f' and top <= 1) else (
+        FOREGROUND_THRESHOLD if top <= 255 else FOREGROUND_THRESHOLD_16BIT)
+
+
 def _threshold(mask: np.ndarray) -> np.ndarray:
     """Rules 5 and 6: the soft-mask threshold."""
-    top = mask.max()
-    threshold = 0.5 if (mask.dtype.kind == 'f' and top <= 1) else (
-        FOREGROUND_THRESHOLD if top <= 255 else FOREGROUND_THRESHOLD_16BIT)
-    return (mask >= threshold).astype(np.uint8)
+    return (mask >= _soft_cut(mask)).astype(np.uint8)
+
+
+def label_hint(mask: np.ndarray,
+               label_options: str = LABEL_OPTIONS) -> Optional[str]:
+    """Why a mask without object may be a label mask, or None.
+
+    A mask with two or more non-zero integer values in which the soft-mask
+    cut finds nothing (e.g. 16-bit instance ids {0, 300, 301}) is likely
+    a label mask given without its label.
+
+    Args:
+        mask (np.ndarray): The mask as read (``HxW`` or ``HxWxC``).
+        label_options (str): How the caller's user gives a label.
+            Defaults to :data:`LABEL_OPTIONS`.
+
+    Returns:
+        str | None: The hint (the cut, the labels and the options), or
+        None for a mask without two non-zero integer values.
+    """
+    mask = _reduce_channels(np.asarray(mask), 'mask', None)
+    if mask.dtype.kind not in 'ui' or mask.size == 0:
+        return None
+    values = mask_values(mask)
+    nonzero = values[values > 0]
+    if len(nonzero) < 2:
+        return None
+    bits = '16-bit ' if nonzero.max() > 255 else ''
+    return (f'Read as a soft {bits}mask, no pixel reaches its cut '
+            f'{_soft_cut(mask):g}. If it is a label mask (class or instance '
+            f'ids: {format_values(nonzero)}), {label_options} (see '
+            'docs/inputs.md).')
+
+
+def empty_mask_message(mask: np.ndarray, name: str,
+                       label_options: str = LABEL_OPTIONS) -> str:
+    """The message for a support mask in which the rule finds no object:
+    the values found, and :func:`label_hint` (else :data:`EMPTY_HINT`).
+
+    Args:
+        mask (np.ndarray): The mask as read (``HxW`` or ``HxWxC``).
+        name (str): What to call it, e.g. ``"support mask #0 'a.png'"``.
+        label_options (str): How the caller's user gives a label.
+            Defaults to :data:`LABEL_OPTIONS`.
+
+    Returns:
+        str: The message.
+    """
+    values = mask_values(_reduce_channels(np.asarray(mask), name, None))
+    return (f'The {name} has no foreground pixel (values found: '
+            f'{format_values(values)}): a support mask must show the '
+            'object. ' + (label_hint(mask, label_options) or EMPTY_HINT))
 
 
 def to_binary_mask(mask: np.ndarray,
                    name: str,
                    label: Optional[int] = None,
                    palette: bool = False,
-                   label_options: str = LABEL_OPTIONS) -> np.ndarray:
+                   label_options: str = LABEL_OPTIONS,
+                   require_object: bool = False) -> np.ndarray:
     """A mask read as a file or given as an array -> ``uint8`` 0/1 ``HxW``.
 
     Args:
@@ -136,6 +197,9 @@ def to_binary_mask(mask: np.ndarray,
         label_options (str): How the caller's user gives a label, for the
             message about a label mask without one. Defaults to
             :data:`LABEL_OPTIONS` (the API's and the tools' options).
+        require_object (bool): Refuse a mask in which the rule finds no
+            object (a support mask), with :func:`empty_mask_message`.
+            Defaults to False (an empty mask is returned).
 
     Returns:
         np.ndarray: A new ``uint8`` array, 1 = foreground.
@@ -143,12 +207,22 @@ def to_binary_mask(mask: np.ndarray,
     Raises:
         ValueError: Not a 2-D (or 3-D) mask, values outside 0..65535, a
             label mask without a label (naming the values found and the
-            options), or a label that no pixel has.
+            options), a label that no pixel has, or (``require_object``)
+            no object.
     """
     mask = _reduce_channels(mask, name, label)
     if mask.dtype == bool:
         mask = mask.astype(np.uint8)
     _check_values(mask, name)
+    binary = _binary(mask, name, label, palette, label_options)
+    if require_object and not binary.any():
+        raise ValueError(empty_mask_message(mask, name, label_options))
+    return binary
+
+
+def _binary(mask: np.ndarray, name: str, label: Optional[int],
+            palette: bool, label_options: str) -> np.ndarray:
+    """Rules 1 and 3 to 6 on a checked ``HxW`` mask."""
     if label is not None:
         return _label_mask(mask, name, label)
     if mask.dtype.kind == 'f':

@@ -9,7 +9,10 @@ page) goes through :func:`decode_image`, which applies this rule:
 
 - 8-bit grey, colour, palette ('P', its colours), 1-bit (0 -> 0,
   1 -> 255) and CMYK images are read as a viewer shows them; grey is
-  repeated into 3 channels. EXIF orientation is applied.
+  repeated into 3 channels. EXIF orientation is applied: a phone photo
+  stored as landscape pixels with an Orientation tag of 5 to 8 is read
+  upright, its width and height swapped (:func:`image_file_size` gives
+  that size from the file's header, for the datasets' size checks).
 - Alpha is ignored (the stored colours are read), for grey + alpha as for
   RGBA.
 - 16-bit samples (grey or colour PNG/TIFF) are scaled by the fixed factor
@@ -28,7 +31,7 @@ Arrays passed in memory are not converted: they must already be ``uint8``
 (see :func:`~dcama_mm.datasets.transforms.load_episode.as_image_array`).
 """
 import io
-from typing import Optional, Tuple
+from typing import BinaryIO, NamedTuple, Optional, Tuple, Union
 
 import cv2
 import mmcv
@@ -46,8 +49,98 @@ PILLOW_WIDE_MODES = ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I', 'F')
 PALETTE_MODES = ('P', 'PA')
 
 
+#: The EXIF tag of the orientation (1 = upright as stored).
+EXIF_ORIENTATION_TAG = 0x0112
+#: Orientations that turn the picture by 90 degrees when it is shown (its
+#: width and height swap); 2 to 4 flip or turn it by 180 degrees.
+TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
+
+
 class UndecodableFileError(ValueError):
     """A file that no decoder reads (corrupt, or not an image)."""
+
+
+class FileSize(NamedTuple):
+    """The size of an image file, as stored and as displayed.
+
+    Attributes:
+        stored (tuple[int, int]): ``(h, w)`` of the pixels in the file
+            (what a mask file is read as: masks are read unchanged).
+        displayed (tuple[int, int]): ``(h, w)`` as the image is shown and
+            read (:func:`decode_image`), with the EXIF orientation applied.
+        orientation (int): The EXIF Orientation tag, 1 when there is none.
+    """
+
+    stored: Tuple[int, int]
+    displayed: Tuple[int, int]
+    orientation: int
+
+
+def _exif_orientation(img: Image.Image) -> int:
+    """The EXIF Orientation tag of an opened file (1 if none), from its
+    header; the pixels are not decoded. XMP orientation is not read (cv2,
+    the default decoder, does not apply it)."""
+    tags = getattr(img, 'tag_v2', None)  # TIFF: the tag is in its IFD
+    if tags is not None:
+        value = tags.get(EXIF_ORIENTATION_TAG)
+    elif img.info.get('exif'):  # JPEG, WebP, PNG (eXIf chunk)
+        exif = Image.Exif()
+        exif.load(img.info['exif'])
+        value = exif.get(EXIF_ORIENTATION_TAG)
+    else:
+        value = None
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _turned(size: Tuple[int, int], orientation: int) -> Tuple[int, int]:
+    """``size`` with its two sides swapped for orientations 5 to 8."""
+    return size[::-1] if orientation in TRANSPOSING_ORIENTATIONS else size
+
+
+def image_file_size(file: Union[str, BinaryIO]) -> FileSize:
+    """The size of an image file from its header, as stored and as shown.
+
+    The one place the package takes an image's size without reading its
+    pixels (the size checks of datasets): :func:`decode_image` and
+    :func:`decode_mask` read the file at the ``displayed`` size.
+
+    Args:
+        file (str | BinaryIO): A path or an open binary file.
+
+    Returns:
+        FileSize: ``stored``, ``displayed`` (h, w) and the orientation.
+
+    Raises:
+        OSError: The file is not an image (Pillow cannot open it).
+    """
+    with Image.open(file) as img:
+        orientation = _exif_orientation(img)
+        width, height = img.size
+        if getattr(img, 'tag_v2', None) is not None:
+            # Pillow gives a TIFF's size as displayed (it turns it on load)
+            width, height = _turned((width, height), orientation)
+    stored = (height, width)
+    return FileSize(stored, _turned(stored, orientation), orientation)
+
+
+def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an ``HxW[xC]`` array stored with an EXIF orientation upright,
+    as :func:`PIL.ImageOps.exif_transpose` does."""
+    steps = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.swapaxes(0, 1)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    step = steps.get(orientation)
+    return array if step is None else np.ascontiguousarray(step(array))
 
 
 def to_uint8_image(img: np.ndarray, name: str) -> np.ndarray:
@@ -160,7 +253,8 @@ def decode_image(content: bytes, name: str, backend: str = 'cv2'
 
 def decode_mask(content: bytes, name: str, backend: str = 'pillow'
                 ) -> Tuple[np.ndarray, bool]:
-    """Decode a mask file's bytes unchanged (palette PNGs: their indices).
+    """Decode a mask file's bytes unchanged (palette PNGs: their indices),
+    turned upright by its EXIF orientation as an image is.
 
     Args:
         content (bytes): The file's bytes.
@@ -170,8 +264,9 @@ def decode_mask(content: bytes, name: str, backend: str = 'pillow'
 
     Returns:
         tuple[np.ndarray, bool]: The samples as stored (colour channels in
-        BGR order), and whether the file is a palette (indexed) image whose
-        samples are indices (only known with the 'pillow' backend).
+        BGR order), turned by the file's EXIF orientation (if any), and
+        whether the file is a palette (indexed) image whose samples are
+        indices (only known with the 'pillow' backend).
 
     Raises:
         UndecodableFileError: The file is not an image (or corrupt).
@@ -185,8 +280,13 @@ def decode_mask(content: bytes, name: str, backend: str = 'pillow'
     if raw is None or raw.size == 0:
         raise UndecodableFileError(f'Cannot decode the {name}; the file is '
                                    'corrupt or not an image.')
-    palette = False
-    if backend == 'pillow':
-        with io.BytesIO(content) as buff:
-            palette = Image.open(buff).mode in PALETTE_MODES
-    return raw, palette
+    palette, orientation = False, 1
+    try:
+        with io.BytesIO(content) as buff, Image.open(buff) as img:
+            palette = backend == 'pillow' and img.mode in PALETTE_MODES
+            # Pillow and cv2 turn a TIFF upright themselves
+            if not (img.format == 'TIFF' and backend in ('pillow', 'cv2')):
+                orientation = _exif_orientation(img)
+    except OSError:  # a format only the backend reads: no tag known
+        pass
+    return apply_orientation(raw, orientation), palette

@@ -9,15 +9,10 @@ from mmengine import fileio
 
 from mmseg.registry import TRANSFORMS
 from ...utils.checks import strict_arguments
-from .binary_mask import format_values, mask_values, to_binary_mask
+from .binary_mask import to_binary_mask
 from .image_modes import decode_image, decode_mask
 
 Source = Union[str, Path, np.ndarray]
-
-#: What an empty support mask's message adds.
-EMPTY_HINT = ('The object is the pixels >= 128 of a 0..255 mask, the '
-              'non-zero pixels of a mask with one non-zero value, or the '
-              'pixels of the label given (see docs/inputs.md).')
 
 
 def _read_bytes(path: str, backend_args: Optional[dict], what: str) -> bytes:
@@ -130,12 +125,8 @@ class LoadEpisode(BaseTransform):
             raw, palette = decode_mask(content, name,
                                        self.seg_imdecode_backend)
         if lut is None:
-            mask = to_binary_mask(raw, name, label=label, palette=palette)
-            if nonempty and not mask.any():
-                raise ValueError(
-                    f'The {name} has no foreground pixel (values found: '
-                    f'{format_values(mask_values(np.asarray(raw)))}): a '
-                    'support mask must show the object. ' + EMPTY_HINT)
+            mask = to_binary_mask(raw, name, label=label, palette=palette,
+                                  require_object=nonempty)
         else:
             if raw.ndim == 3:
                 raw = raw[..., 0]
@@ -147,10 +138,8 @@ class LoadEpisode(BaseTransform):
                 raw = raw.astype(np.uint8)
             mask = lut[raw]
         if mask.shape != tuple(img_shape):
-            raise ValueError(
-                f'The {name} has size {mask.shape[0]}x{mask.shape[1]} '
-                f'(h x w) but its image {img_name} has size {img_shape[0]}x'
-                f'{img_shape[1]}: a mask must have the size of its image.')
+            raise ValueError(_size_mismatch(name, mask.shape, img_name,
+                                            img_shape))
         return mask
 
     def transform(self, results: dict) -> dict:
@@ -212,6 +201,23 @@ class LoadEpisode(BaseTransform):
                 f'imdecode_backend={self.imdecode_backend!r}, '
                 f'seg_imdecode_backend={self.seg_imdecode_backend!r}, '
                 f'backend_args={self.backend_args})')
+
+
+def _size_mismatch(name: str, mask_shape: Tuple[int, int], img_name: str,
+                   img_shape: Tuple[int, int]) -> str:
+    """The message for a mask of another size than its image (``img_name``
+    is e.g. ``"image 'a.jpg'"``); a mask of the image's size turned by 90
+    degrees gets the EXIF hint (images are read as displayed)."""
+    message = (f'The {name} has size {mask_shape[0]}x{mask_shape[1]} (h x w) '
+               f'but its {img_name} has size {img_shape[0]}x{img_shape[1]}'
+               ': a mask must have the size of its image')
+    if tuple(mask_shape[:2]) == tuple(img_shape[1::-1]):
+        message += (
+            ' as displayed. If the image carries an EXIF rotation (phone '
+            'photos), it is read as displayed, turned upright: draw the '
+            'mask on the image as displayed, or save the image upright '
+            'without the tag')
+    return message + '.'
 
 
 def as_image_array(img: np.ndarray, what: str) -> np.ndarray:
