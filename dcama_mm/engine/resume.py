@@ -52,8 +52,14 @@ _RESUMABLE = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
 NO_OPTIMIZER = (
     'holds no optimizer state (mmengine saves best_*.pth without it, and '
     'every checkpoint of a run with default_hooks.checkpoint.'
-    'save_optimizer=False): resuming from it would go on with a fresh '
-    'optimizer and learning-rate schedule')
+    'save_optimizer=False)')
+
+
+def _no_optimizer_problem(checkpoint: dict) -> str:
+    """:data:`NO_OPTIMIZER` and what resuming would lose."""
+    lost = ('a fresh optimizer' if 'param_schedulers' in checkpoint else
+            'a fresh optimizer and learning-rate schedule')
+    return f'{NO_OPTIMIZER}: resuming from it would go on with {lost}'
 
 
 class BadCheckpointError(ValueError):
@@ -61,13 +67,15 @@ class BadCheckpointError(ValueError):
     or holds no optimizer state."""
 
 
-def _no_optimizer_error(path: str, what: str) -> BadCheckpointError:
+def _no_optimizer_error(path: str, what: str,
+                        problem: str) -> BadCheckpointError:
     """The error for a checkpoint to resume that has no optimizer."""
     return BadCheckpointError(
-        f'{what} {NO_OPTIMIZER}. Resume from a checkpoint '
+        f'{what} {problem}. Resume from a checkpoint '
         'saved with it (an epoch_*.pth / iter_*.pth of a run that saves the '
         'optimizer), or start a new run from its weights: '
-        f'--cfg-options load_from={path} without --resume.')
+        f'--cfg-options load_from={path} without --resume (there is no '
+        'option to resume without the optimizer state).')
 
 
 def _zip_problem(path: str) -> Optional[str]:
@@ -102,7 +110,7 @@ def _content_problem(path: str) -> Optional[str]:
         return ('is not a training checkpoint of mmengine (its "meta" has no '
                 'epoch / iter)')
     if 'optimizer' not in checkpoint:
-        return NO_OPTIMIZER
+        return _no_optimizer_problem(checkpoint)
     return None
 
 
@@ -114,8 +122,8 @@ def checkpoint_problem(path: str) -> Optional[str]:
 
     Returns:
         str, optional: None when the file is intact, else the reason
-        (worded to follow the file's name); :data:`NO_OPTIMIZER` for an
-        intact checkpoint without optimizer state.
+        (worded to follow the file's name); for an intact checkpoint
+        without optimizer state it starts with :data:`NO_OPTIMIZER`.
     """
     if not osp.isfile(path):
         return 'does not exist'
@@ -181,9 +189,10 @@ def find_resume_checkpoint(folder: str
         problem = checkpoint_problem(path)
         if problem is None:
             return path, skipped
-        if problem == NO_OPTIMIZER:
+        if problem.startswith(NO_OPTIMIZER):
             raise _no_optimizer_error(
-                path, f'--resume: the latest intact checkpoint {path}')
+                path, f'--resume: the latest intact checkpoint {path}',
+                problem)
         skipped.append((path, problem))
     return None, skipped
 
@@ -192,8 +201,14 @@ def _say_if_finished(cfg: Config, path: str) -> None:
     """Warn when ``path`` already ends the schedule of ``cfg.train_cfg``
     (mmengine then trains nothing and logs only "Training finished")."""
     loop = cfg.get('train_cfg') or {}
-    meta = torch.load(path, map_location='cpu', weights_only=False,
-                      mmap=zipfile.is_zipfile(path)).get('meta') or {}
+    if launcher_rank() != 0 or not any(k in loop
+                                       for k in ('max_epochs', 'max_iters')):
+        return
+    try:  # the pickled part only (checked intact above); a hint, not a check
+        meta = torch.load(path, map_location='cpu', weights_only=False,
+                          mmap=zipfile.is_zipfile(path)).get('meta') or {}
+    except Exception:  # noqa: BLE001
+        return
     for key, done in (('max_epochs', 'epoch'), ('max_iters', 'iter')):
         if key in loop and done in meta and meta[done] >= loop[key]:
             _say(f'--resume: {path} ends {done} {meta[done]} of '
@@ -234,9 +249,9 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
         return None
     if resume != 'auto':
         problem = checkpoint_problem(resume)
-        if problem == NO_OPTIMIZER:
+        if problem is not None and problem.startswith(NO_OPTIMIZER):
             raise _no_optimizer_error(
-                resume, f'--resume {resume}: the checkpoint')
+                resume, f'--resume {resume}: the checkpoint', problem)
         if problem is not None:
             raise BadCheckpointError(
                 f'--resume {resume}: the checkpoint {problem}. Give an intact '

@@ -133,6 +133,9 @@ def test_best_checkpoint_is_not_resumed_silently(project, tmp_path):
     assert (f'BadCheckpointError: --resume {best}: the checkpoint holds no '
             'optimizer state') in proc.stdout
     assert f'--cfg-options load_from={best}' in proc.stdout
+    # best_*.pth lacks the schedule too
+    assert 'go on with a fresh optimizer and learning-rate schedule' in \
+        proc.stdout
     assert 'Epoch(train)' not in proc.stdout
     assert log_folders(work_dir) == logs  # no Runner was built
 
@@ -148,8 +151,11 @@ def test_auto_resume_refuses_a_latest_checkpoint_without_optimizer(
     torch.save(checkpoint, latest)
     with pytest.raises(BadCheckpointError,
                        match='latest intact checkpoint .*epoch_2.pth holds no '
-                       'optimizer state'):
+                       'optimizer state') as info:
         resolve_resume(Config(dict(work_dir=work_dir)), 'auto')
+    # its learning-rate schedule is there: only the optimizer is lost
+    assert 'param_schedulers' in checkpoint
+    assert 'go on with a fresh optimizer. Resume from' in str(info.value)
     # a truncated latest one is still skipped for an intact older one
     _truncate(latest)
     assert resolve_resume(Config(dict(work_dir=work_dir)), 'auto') == (
