@@ -190,12 +190,23 @@ def finish_distributed(completed: bool = True) -> None:
             meet at a barrier first, so that no rank leaves while another
             still talks to it. After an error there is no barrier (the
             other ranks may never come). Defaults to True.
+
+    Raises:
+        RuntimeError: When another rank never reaches the barrier (gloo
+            notices a lost peer at once; NCCL waits for its timeout unless
+            the launcher stops the run first).
     """
     if not (dist.is_available() and dist.is_initialized()):
         return
     try:
         if completed:
             dist.barrier()
+    except Exception as err:  # noqa: BLE001 (gloo/NCCL errors vary)
+        raise RuntimeError(
+            f'rank {dist.get_rank()} finished, but another process of the '
+            'run did not reach the end: it failed or was stopped (its error '
+            'is in its own output above). The results of this run are '
+            'incomplete.') from err
     finally:
         dist.destroy_process_group()
 

@@ -8,6 +8,7 @@ its C++ threads were still alive during interpreter finalisation; how often
 that aborts is a race. What is certain is testable in one process: after
 ``tools/train.py`` and ``tools/test.py`` return, no process group is left.
 """
+import os
 import os.path as osp
 import sys
 
@@ -72,3 +73,39 @@ def test_no_barrier_after_an_error(monkeypatch):
     assert calls == ['destroy']
     launch.finish_distributed()
     assert calls == ['destroy', 'barrier', 'destroy']
+
+
+def _end_of_run(rank: int, init_file: str, out: str) -> None:
+    """Rank 1 fails (exits without reaching the end); rank 0 finishes."""
+    from dcama_mm.engine import launch
+    dist.init_process_group('gloo', init_method=f'file://{init_file}',
+                            rank=rank, world_size=2)
+    if rank == 1:
+        os._exit(1)
+    try:
+        launch.finish_distributed(completed=True)
+    except RuntimeError as err:
+        with open(out, 'w') as f:
+            f.write(str(err))
+        os._exit(0)
+    os._exit(2)
+
+
+def test_a_finished_rank_says_that_another_one_failed(tmp_path):
+    """The barrier at the end fails when another rank is gone: a message
+    that says so, not gloo's "Connection closed by peer"."""
+    import torch.multiprocessing as mp
+    ctx = mp.get_context('fork')
+    out = str(tmp_path / 'message')
+    procs = [ctx.Process(target=_end_of_run,
+                         args=(rank, str(tmp_path / 'init'), out))
+             for rank in range(2)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(60)
+    assert [proc.exitcode for proc in procs] == [0, 1]
+    with open(out) as f:
+        assert f.read().startswith(
+            'rank 0 finished, but another process of the run did not reach '
+            'the end: it failed or was stopped')
