@@ -30,6 +30,26 @@ from .support_set import (LabelsType, SupportSet, load_support_set,
 RESIZE_OPTION = 'model.test_cfg.resize_to_original'
 
 
+def resize_option(cfg_options: Optional[dict]) -> bool:
+    """``model.test_cfg.resize_to_original`` as ``cfg_options`` give it
+    (any spelling mmengine merges: ``'model.test_cfg.resize_to_original'``,
+    ``{'model.test_cfg': {...}}``, ...); True when they do not.
+
+    Raises:
+        ValueError: A value that is not a bool.
+    """
+    if not cfg_options:
+        return True
+    given = Config()
+    given.merge_from_dict(dict(cfg_options))
+    value = ((given.get('model') or {}).get('test_cfg')
+             or {}).get('resize_to_original', True)
+    if not isinstance(value, bool):
+        raise ValueError(f'cfg_options {RESIZE_OPTION}={value!r}: give True '
+                         'or False.')
+    return value
+
+
 class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
     """Segment any number of query images given K annotated support images.
 
@@ -130,8 +150,7 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         # the config files' test_cfg.resize_to_original is the evaluation
         # protocol's (network size); inference gives each query's size
         # unless the caller's cfg_options say otherwise
-        self._resize_to_original = bool(
-            (cfg_options or {}).get(RESIZE_OPTION, True))
+        self._resize_to_original = resize_option(cfg_options)
 
     # ------------------------------------------------------------------
     # BaseInferencer's building blocks

@@ -204,6 +204,16 @@ def test_cli_cfg_option_resize_to_original_is_honoured(infer_tool, setup):
                                                               NET_SIZE)
     assert inferencer(query, resize_to_original=True,
                       **args)['predictions'].shape == (48, 96)
+    from dcama_mm.apis.few_shot_inferencer import resize_option
+    for options in ({'model.test_cfg': dict(resize_to_original=False)},
+                    {'model': dict(test_cfg=dict(resize_to_original=False))},
+                    {'model.test_cfg.resize_to_original': False,
+                     'test_dataloader.dataset.pipeline.1.scale': (64, 64)}):
+        assert resize_option(options) is False, options
+    assert resize_option(None) is resize_option({'fold': 1}) is True
+    with pytest.raises(ValueError, match="resize_to_original='False': give "
+                       'True or False'):
+        resize_option({'model.test_cfg.resize_to_original': 'False'})
 
 
 def test_query_folder_says_what_it_skips(setup, tmp_path, log_capture):
