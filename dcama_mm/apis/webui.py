@@ -56,7 +56,7 @@ class SegmentOutput(NamedTuple):
         label_maps (list): Per query, ``(RGB uint8 colour label map,
             caption)``: background black, class ``n`` in its colour.
         mask_files (list[str]): Per query, the PNG written, named by
-            :func:`result_names` + ``.png``: 0/255 with one class, an
+            :func:`page_result_names` + ``.png``: 0/255 with one class, an
             indexed label PNG (index = label) with several.
         labels (list[np.ndarray]): Per query, the ``uint8`` label map (0
             background, ``n`` the n-th class).
@@ -77,19 +77,20 @@ def _colour(labels: np.ndarray, palette: Sequence[Tuple[int, int, int]]
     return lut[labels]
 
 
-def result_names(paths: Sequence[str]) -> List[str]:
+def page_result_names(paths: Sequence[str]) -> List[str]:
     """The name of each query's result: its file name, extension included,
     as ``tools/infer.py`` names results (``a.jpg`` and ``a.png`` stay
-    apart); a file name uploaded again gets ``_2``, ``_3``, ... after it,
-    in upload order. The mask file is ``<name>.png``."""
-    names, taken = [], set()
+    apart); a file name uploaded again gets ``_2``, ``_3``, ... before its
+    extension, in upload order (``a_2.png``; the page, unlike the tool,
+    cannot ask for separate folders). The mask file is ``<name>.png``."""
+    names: List[str] = []
     for path in paths:
         base = osp.basename(path) or 'query'
+        root, ext = osp.splitext(base)
         name, n = base, 1
-        while name in taken:
+        while name in names:
             n += 1
-            name = f'{base}_{n}'
-        taken.add(name)
+            name = f'{root}_{n}{ext}'
         names.append(name)
     return names
 
@@ -173,7 +174,7 @@ def segment(inferencer, classes: Sequence[ClassInput],
     palette = inferencer.visualizer.class_colors(len(sets))
     os.makedirs(out_dir, exist_ok=True)
     overlays, label_maps, files = [], [], []
-    for name, label, vis in zip(result_names(queries), labels,
+    for name, label, vis in zip(page_result_names(queries), labels,
                                 result['visualization']):
         overlays.append((mmcv.bgr2rgb(vis), name))
         label_maps.append((_colour(label, palette), name))

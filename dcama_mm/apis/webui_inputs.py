@@ -45,10 +45,8 @@ def parse_label(text: Union[None, str, int], what: str) -> Optional[int]:
     if isinstance(text, int) and not isinstance(text, bool):
         value = text
     else:
-        try:
-            value = int(str(text).strip())
-        except ValueError:
-            value = -1
+        digits = str(text).strip()
+        value = int(digits) if digits.isdigit() and digits.isascii() else -1
     if not 0 <= value <= 65535:
         raise ValueError(
             f'The label of {what} must be a whole number in 0..65535 (the '

@@ -86,7 +86,7 @@ def test_segment_one_way_mask_file_equals_inferencer(tiny_model, tmp_path):
 def test_result_names_follow_the_query_file_names(tiny_model, tmp_path):
     """The rule of tools/infer.py: the query's file name, extension
     included, + .png, so a.jpg and a.png do not become a and a_2; a file
-    name uploaded twice gets _2 after it."""
+    name uploaded twice gets _2 before its extension."""
     imgs, masks, _ = write_episode_files(str(tmp_path), 1, [])
     rng = np.random.default_rng(0)
     queries = []
@@ -98,10 +98,10 @@ def test_result_names_follow_the_query_file_names(tiny_model, tmp_path):
                   [('x', [(editor_value(imgs[0]), masks[0])])], queries,
                   str(tmp_path / 'out'))
     assert [osp.basename(f) for f in out.mask_files] == [
-        'a.jpg.png', 'a.png.png', 'a.png_2.png'
+        'a.jpg.png', 'a.png.png', 'a_2.png.png'
     ]
     assert [caption for _, caption in out.overlays] == [
-        'a.jpg', 'a.png', 'a.png_2'
+        'a.jpg', 'a.png', 'a_2.png'
     ]
 
 
@@ -201,6 +201,7 @@ def test_segment_takes_the_label_of_label_masks(tiny_model, tmp_path):
                        "in its mask files' box"):
         segment(inferencer, [('x', slot)], queries, out_dir)
     for text, message in (('two', 'must be a whole number in 0..65535'),
+                          ('1_0', 'must be a whole number in 0..65535'),
                           ('-1', 'must be a whole number in 0..65535'),
                           ('7', 'has no pixel of label 7; values found: '
                            '0, 1, 2')):
