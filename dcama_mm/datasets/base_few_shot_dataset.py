@@ -98,8 +98,11 @@ class BaseFewShotDataset(EpisodeSchemesMixin, EpisodeRedrawMixin,
     The dict handed to the pipeline (see
     :class:`~dcama_mm.datasets.transforms.LoadEpisode`) has the query's
     ``img_path``/``seg_map_path``, ``support_img_paths``,
-    ``support_seg_map_paths``, ``seg_lut``, ``class_id``, ``shots`` and
-    ``episode_index``.
+    ``support_seg_map_paths``, ``seg_lut``, ``class_id``, ``shots``,
+    ``episode_index`` and ``exif_orientation`` (:attr:`EXIF_ORIENTATION`:
+    whether images are turned upright by their EXIF tag; the benchmark
+    datasets, whose annotations are drawn on the stored pixels, say False,
+    as the reference reads them; a folder of the user's photos, True).
 
     Args:
         shots (int): Number of support images per episode (K >= 1).
@@ -137,6 +140,9 @@ class BaseFewShotDataset(EpisodeSchemesMixin, EpisodeRedrawMixin,
     """
 
     METAINFO: dict = dict(classes=())
+    #: Whether the images are read turned upright by their EXIF orientation
+    #: (as displayed) or as stored (benchmark annotations).
+    EXIF_ORIENTATION: bool = True
 
     def __init__(self,
                  shots: int = 1,
@@ -322,8 +328,8 @@ class BaseFewShotDataset(EpisodeSchemesMixin, EpisodeRedrawMixin,
 
         Returns:
             dict: Query ``img_path``/``seg_map_path``, ``support_img_paths``,
-            ``support_seg_map_paths``, ``seg_lut``, ``class_id``, ``shots``
-            and ``episode_index``.
+            ``support_seg_map_paths``, ``seg_lut``, ``class_id``, ``shots``,
+            ``episode_index`` and ``exif_orientation``.
         """
         if isinstance(index, bool) or not isinstance(
                 index, (int, np.integer)) or index < 0:
@@ -358,6 +364,7 @@ class BaseFewShotDataset(EpisodeSchemesMixin, EpisodeRedrawMixin,
             class_id=int(class_id),
             shots=len(supports),
             episode_index=index,
+            exif_orientation=self.EXIF_ORIENTATION,
             seg_lut=self.get_seg_lut(int(class_id)),
             support_img_paths=[s['img_path'] for s in supports],
             support_seg_map_paths=[s['seg_map_path'] for s in supports])

@@ -129,6 +129,8 @@ class COCO20iDataset(BaseFewShotDataset):
     """
 
     METAINFO = dict(classes=tuple(name for _, name in COCO_CATEGORIES))
+    # annotations on the stored pixels; the reference reads them unturned
+    EXIF_ORIENTATION = False
 
     def __init__(self,
                  fold: int = 0,

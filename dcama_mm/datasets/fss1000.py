@@ -124,6 +124,8 @@ class FSS1000Dataset(BaseFewShotDataset):
     """
 
     METAINFO = dict(classes=())
+    # annotations on the stored pixels; the reference reads them unturned
+    EXIF_ORIENTATION = False
 
     def __init__(self,
                  split: str = 'test',

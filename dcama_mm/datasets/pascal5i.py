@@ -174,6 +174,8 @@ class PascalVOC5iDataset(BaseFewShotDataset):
                  'car', 'cat', 'chair', 'cow', 'diningtable', 'dog',
                  'horse', 'motorbike', 'person', 'pottedplant', 'sheep',
                  'sofa', 'train', 'tvmonitor'))
+    # annotations on the stored pixels; the reference reads them unturned
+    EXIF_ORIENTATION = False
 
     def __init__(self,
                  fold: int = 0,

@@ -193,11 +193,15 @@ def _scale_samples(img: np.ndarray, name: str) -> np.ndarray:
                      'is not an image type.')
 
 
-def _pillow_array(content: bytes) -> np.ndarray:
+def _pillow_array(content: bytes, exif_orientation: bool = True
+                  ) -> np.ndarray:
     """Decode with Pillow: wide modes as their samples, the others as
-    colours (alpha dropped, EXIF orientation applied), BGR."""
+    colours (alpha dropped, EXIF orientation applied unless told not to),
+    BGR."""
     with io.BytesIO(content) as buff:
-        img = ImageOps.exif_transpose(Image.open(buff))
+        img = Image.open(buff)
+        if exif_orientation:
+            img = ImageOps.exif_transpose(img)
         if img.mode in PILLOW_WIDE_MODES:
             return np.array(img)
         if img.mode == 'LA':
@@ -207,8 +211,10 @@ def _pillow_array(content: bytes) -> np.ndarray:
         return np.ascontiguousarray(np.array(img.convert('RGB'))[..., ::-1])
 
 
-def decode_image(content: bytes, name: str, backend: str = 'cv2'
-                 ) -> np.ndarray:
+def decode_image(content: bytes,
+                 name: str,
+                 backend: str = 'cv2',
+                 exif_orientation: bool = True) -> np.ndarray:
     """Decode an image file's bytes to ``uint8`` ``HxWx3`` BGR by the rule.
 
     Args:
@@ -217,6 +223,10 @@ def decode_image(content: bytes, name: str, backend: str = 'cv2'
         backend (str): 'cv2' (the default; files cv2 cannot decode, such
             as 32-bit TIFFs, are tried with Pillow), 'pillow', or another
             :func:`mmcv.imfrombytes` backend (its 'color' decoding).
+        exif_orientation (bool): Turn the image upright by its EXIF
+            orientation, as it is displayed (phone photos). False: the
+            pixels as stored, the space of benchmark annotations (COCO's
+            polygons) and what the reference DCAMA reads. Defaults to True.
 
     Returns:
         np.ndarray: The image.
@@ -232,12 +242,17 @@ def decode_image(content: bytes, name: str, backend: str = 'cv2'
     for attempt in attempts:
         try:
             if attempt == 'cv2':
-                img = mmcv.imfrombytes(
-                    content, flag=CV2_COLOR_ANYDEPTH, backend='cv2')
+                flag = CV2_COLOR_ANYDEPTH if exif_orientation else (
+                    CV2_COLOR_ANYDEPTH | cv2.IMREAD_IGNORE_ORIENTATION)
+                img = mmcv.imfrombytes(content, flag=flag, backend='cv2')
             elif attempt == 'pillow':
-                img = _pillow_array(content)
+                img = _pillow_array(content, exif_orientation)
             else:
-                img = mmcv.imfrombytes(content, flag='color', backend=attempt)
+                img = mmcv.imfrombytes(
+                    content,
+                    flag='color' if exif_orientation else
+                    'color_ignore_orientation',
+                    backend=attempt)
         except Exception as err:  # decoders raise various types
             img = None
             errors.append(err)
@@ -251,8 +266,10 @@ def decode_image(content: bytes, name: str, backend: str = 'cv2'
     return to_uint8_image(img, name)
 
 
-def decode_mask(content: bytes, name: str, backend: str = 'pillow'
-                ) -> Tuple[np.ndarray, bool]:
+def decode_mask(content: bytes,
+                name: str,
+                backend: str = 'pillow',
+                exif_orientation: bool = True) -> Tuple[np.ndarray, bool]:
     """Decode a mask file's bytes unchanged (palette PNGs: their indices),
     turned upright by its EXIF orientation as an image is.
 
@@ -261,6 +278,8 @@ def decode_mask(content: bytes, name: str, backend: str = 'pillow'
         name (str): What to call it in messages.
         backend (str): A :func:`mmcv.imfrombytes` backend. Defaults to
             'pillow' (keeps the indices of palette PNGs).
+        exif_orientation (bool): Turn it by its EXIF orientation, as
+            :func:`decode_image` turns images. Defaults to True.
 
     Returns:
         tuple[np.ndarray, bool]: The samples as stored (colour channels in
@@ -285,7 +304,8 @@ def decode_mask(content: bytes, name: str, backend: str = 'pillow'
         with io.BytesIO(content) as buff, Image.open(buff) as img:
             palette = backend == 'pillow' and img.mode in PALETTE_MODES
             # Pillow and cv2 turn a TIFF upright themselves
-            if not (img.format == 'TIFF' and backend in ('pillow', 'cv2')):
+            if exif_orientation and not (img.format == 'TIFF'
+                                         and backend in ('pillow', 'cv2')):
                 orientation = _exif_orientation(img)
     except OSError:  # a format only the backend reads: no tag known
         pass

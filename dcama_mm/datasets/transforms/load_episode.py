@@ -49,7 +49,10 @@ class LoadEpisode(BaseTransform):
 
     Image files of every mode (16-bit, palette, grey + alpha, 1-bit,
     float TIFF) are read as ``uint8`` BGR by the rule of
-    :mod:`~dcama_mm.datasets.transforms.image_modes`.
+    :mod:`~dcama_mm.datasets.transforms.image_modes`, turned upright by
+    their EXIF orientation unless the episode says ``exif_orientation=
+    False`` (the benchmark datasets do: their annotations are drawn on the
+    stored pixels, and the reference reads them unturned).
 
     Required keys: ``img_path`` or ``img``; ``support_img_paths`` or
     ``support_imgs``; ``support_seg_map_paths`` or ``support_masks``.
@@ -57,7 +60,9 @@ class LoadEpisode(BaseTransform):
     support, the object's label in its mask, or None: rule 1 of the
     binary-mask rule; ignored with a ``seg_lut``),
     ``support_masks_nonempty`` (True: a support mask without foreground is
-    refused, naming it and its values; the inferencer sets it).
+    refused, naming it and its values; the inferencer sets it),
+    ``exif_orientation`` (bool, default True: images and masks as
+    displayed; False: as stored).
 
     Added keys:
 
@@ -93,13 +98,14 @@ class LoadEpisode(BaseTransform):
         self.backend_args = None if backend_args is None else dict(
             backend_args)
 
-    def _load_image(self, source: Source, what: str) -> np.ndarray:
+    def _load_image(self, source: Source, what: str,
+                    exif_orientation: bool = True) -> np.ndarray:
         if isinstance(source, np.ndarray):
             return as_image_array(source, what)
         path = str(source)
         content = _read_bytes(path, self.backend_args, what)
         return decode_image(content, f'{what} {path!r}',
-                            self.imdecode_backend)
+                            self.imdecode_backend, exif_orientation)
 
     @staticmethod
     def _named(what: str, source: Source) -> str:
@@ -111,7 +117,8 @@ class LoadEpisode(BaseTransform):
     def _load_mask(self, source: Source, lut: Optional[np.ndarray],
                    img_shape: Tuple[int, int], img_name: str, what: str,
                    label: Optional[int] = None,
-                   nonempty: bool = False) -> np.ndarray:
+                   nonempty: bool = False,
+                   exif_orientation: bool = True) -> np.ndarray:
         """Read a mask with ``lut`` (None: the binary-mask rule, with the
         object's ``label`` when given; ``nonempty``: refuse a mask without
         foreground); ``what`` and ``img_name`` name it and its image in
@@ -123,7 +130,8 @@ class LoadEpisode(BaseTransform):
         else:
             content = _read_bytes(str(source), self.backend_args, what)
             raw, palette = decode_mask(content, name,
-                                       self.seg_imdecode_backend)
+                                       self.seg_imdecode_backend,
+                                       exif_orientation)
         if lut is None:
             mask = to_binary_mask(raw, name, label=label, palette=palette,
                                   require_object=nonempty)
@@ -160,11 +168,13 @@ class LoadEpisode(BaseTransform):
                                  f'shape {lut.shape}.')
         query = results['img'] if results.get('img') is not None else \
             results['img_path']
-        img = self._load_image(query, 'image')
+        upright = bool(results.get('exif_orientation', True))
+        img = self._load_image(query, 'image', upright)
         if results.get('seg_map_path') is not None:
             results['gt_seg_map'] = self._load_mask(
                 results['seg_map_path'], lut, img.shape[:2],
-                self._named('image', query), 'mask')
+                self._named('image', query), 'mask',
+                exif_orientation=upright)
             results['seg_fields'] = ['gt_seg_map']
         else:
             results['seg_fields'] = []
@@ -181,13 +191,14 @@ class LoadEpisode(BaseTransform):
                 f'{len(sources)} supports: give one (or None) per support.')
         for k, (source, mask_source, label) in enumerate(
                 zip(sources, mask_sources, labels)):
-            s_img = self._load_image(source, f'support image #{k}')
+            s_img = self._load_image(source, f'support image #{k}', upright)
             support_imgs.append(s_img)
             support_masks.append(
                 self._load_mask(mask_source, lut, s_img.shape[:2],
                                 self._named(f'support image #{k}', source),
                                 f'support mask #{k}', label,
-                                bool(results.get('support_masks_nonempty'))))
+                                bool(results.get('support_masks_nonempty')),
+                                upright))
         results.update(
             img=img,
             support_imgs=support_imgs,
