@@ -20,34 +20,11 @@ from ..models.utils.precision import check_amp, set_amp
 from ..visualization import build_drawing_visualizer
 from .inference import init_model
 from .inference_inputs import (ImageType, InferenceResults, InputsType,
-                               Query, collect_queries, config_of, is_single)
+                               Query, collect_queries, config_of, is_single,
+                               resize_option)
 from .n_way import NWayInferenceMixin, SupportSpec
 from .support_set import (LabelsType, SupportSet, load_support_set,
                           query_batches, split_test_pipeline)
-
-
-#: The ``cfg_options`` key that sets the calls' ``resize_to_original``.
-RESIZE_OPTION = 'model.test_cfg.resize_to_original'
-
-
-def resize_option(cfg_options: Optional[dict]) -> bool:
-    """``model.test_cfg.resize_to_original`` as ``cfg_options`` give it
-    (any spelling mmengine merges: ``'model.test_cfg.resize_to_original'``,
-    ``{'model.test_cfg': {...}}``, ...); True when they do not.
-
-    Raises:
-        ValueError: A value that is not a bool.
-    """
-    if not cfg_options:
-        return True
-    given = Config()
-    given.merge_from_dict(dict(cfg_options))
-    value = ((given.get('model') or {}).get('test_cfg')
-             or {}).get('resize_to_original', True)
-    if not isinstance(value, bool):
-        raise ValueError(f'cfg_options {RESIZE_OPTION}={value!r}: give True '
-                         'or False.')
-    return value
 
 
 class FewShotInferencer(NWayInferenceMixin, BaseInferencer):

@@ -63,6 +63,30 @@ def config_of(model: Union[str, Path, Config, ConfigDict, nn.Module],
     return cfg
 
 
+#: The ``cfg_options`` key that sets the calls' ``resize_to_original``.
+RESIZE_OPTION = 'model.test_cfg.resize_to_original'
+
+
+def resize_option(cfg_options: Optional[dict]) -> bool:
+    """``model.test_cfg.resize_to_original`` as ``cfg_options`` give it
+    (any spelling mmengine merges: ``'model.test_cfg.resize_to_original'``,
+    ``{'model.test_cfg': {...}}``, ...); True when they do not.
+
+    Raises:
+        ValueError: A value that is not a bool.
+    """
+    if not cfg_options:
+        return True
+    given = Config()
+    given.merge_from_dict(dict(cfg_options))
+    value = ((given.get('model') or {}).get('test_cfg')
+             or {}).get('resize_to_original', True)
+    if not isinstance(value, bool):
+        raise ValueError(f'cfg_options {RESIZE_OPTION}={value!r}: give True '
+                         'or False.')
+    return value
+
+
 def as_list(items) -> list:
     """Wrap a single image/mask into a list; copy a sequence into a list."""
     if items is None:

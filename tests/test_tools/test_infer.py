@@ -204,7 +204,7 @@ def test_cli_cfg_option_resize_to_original_is_honoured(infer_tool, setup):
                                                               NET_SIZE)
     assert inferencer(query, resize_to_original=True,
                       **args)['predictions'].shape == (48, 96)
-    from dcama_mm.apis.few_shot_inferencer import resize_option
+    from dcama_mm.apis.inference_inputs import resize_option
     for options in ({'model.test_cfg': dict(resize_to_original=False)},
                     {'model': dict(test_cfg=dict(resize_to_original=False))},
                     {'model.test_cfg.resize_to_original': False,
