@@ -20,7 +20,7 @@ from dcama_mm.engine import launch
 from mmseg.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                             OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS,
                             VISUALIZERS)
-from tests.test_apis.test_few_shot_inferencer import LogCapture
+from tests.test_apis.test_few_shot_inferencer import log_capture
 from tests.test_tools.tiny_project import (REPO_ROOT, TEST_EPISODES,
                                            make_tiny_data, write_tiny_config)
 
@@ -28,18 +28,10 @@ CONFIGS = osp.join(REPO_ROOT, 'configs')
 SWIN_FOLD0 = osp.join(CONFIGS, 'dcama_swinb_coco_fold0.py')
 SWIN_FOLD0_5SHOT = osp.join(CONFIGS, 'dcama_swinb_coco_fold0_5shot.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+__all__ = ['log_capture']  # the fixture, re-used from the API tests
 #: dcama_mm.utils.checks.UnknownOptionError is both
 OPTION_ERROR = (TypeError, ValueError)
-
-
-@pytest.fixture
-def log_capture():
-    from mmengine.logging import MMLogger
-    logger = MMLogger.get_current_instance()
-    handler = LogCapture()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
 
 
 def tool_config(config, options=None, work_dir=None):
