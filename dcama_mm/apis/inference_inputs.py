@@ -18,7 +18,8 @@ from PIL import Image
 
 from ..datasets.transforms.load_episode import as_image_array
 from ..engine.option_checks import merge_cfg_options
-from ..utils.output_files import check_output_folder
+from ..utils.output_files import (check_output_folder, existing_files,
+                                  overwrite_refusal)
 
 ImageType = Union[str, Path, np.ndarray]
 InputsType = Union[ImageType, Sequence[ImageType]]
@@ -229,16 +230,11 @@ def plan_outputs(names: List[str], pred_dir: str, vis_dir: str,
         vis_file = osp.join(vis_dir, name + '.jpg') if vis_dir else ''
         out_files.append((pred_file, vis_file))
     if not force:
-        existing = [f for pair in out_files for f in pair
-                    if f and osp.exists(f)]
+        existing = existing_files(f for pair in out_files for f in pair if f)
         if existing:
-            shown = ', '.join(existing[:3])
-            more = (f' and {len(existing) - 3} more'
-                    if len(existing) > 3 else '')
-            raise FileExistsError(
-                f'Result file(s) already exist: {shown}{more}. Choose '
-                'another output folder, or pass force=True (--force) to '
-                'overwrite them.')
+            raise FileExistsError(overwrite_refusal(
+                existing, 'Result file(s)', 'choose another output folder',
+                force='force=True (--force)'))
     return out_files
 
 

@@ -18,7 +18,8 @@ def existing_files(paths: Iterable[str]) -> List[str]:
 def overwrite_refusal(existing: Sequence[str],
                       what: str,
                       instead: str,
-                      shown: int = 3) -> str:
+                      shown: int = 3,
+                      force: str = '--force') -> str:
     """The message refusing to overwrite ``existing`` files.
 
     Args:
@@ -26,6 +27,7 @@ def overwrite_refusal(existing: Sequence[str],
         what (str): What they are, e.g. ``'Export file(s)'``.
         instead (str): The other way out, e.g. ``'choose another OUT_DIR'``.
         shown (int): How many files are named. Defaults to 3.
+        force (str): The option that overwrites. Defaults to '--force'.
 
     Returns:
         str: ``'<what> already exist: a, b and 2 more: <instead>, or pass
@@ -34,7 +36,7 @@ def overwrite_refusal(existing: Sequence[str],
     more = (f' and {len(existing) - shown} more'
             if len(existing) > shown else '')
     return (f'{what} already exist: {", ".join(existing[:shown])}{more}: '
-            f'{instead}, or pass --force to overwrite them.')
+            f'{instead}, or pass {force} to overwrite them.')
 
 
 def blocking_file(folder: str) -> Optional[str]:
