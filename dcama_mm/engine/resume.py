@@ -95,23 +95,44 @@ def _zip_problem(path: str) -> Optional[str]:
     return None
 
 
-def _content_problem(path: str) -> Optional[str]:
-    """What keeps the checkpoint's content from being resumed, if any."""
+def _content_problem(path: str) -> Tuple[Optional[str], dict]:
+    """What keeps the checkpoint's content from being resumed, if any,
+    and its ``meta``."""
     mmap = zipfile.is_zipfile(path)
     try:
         checkpoint = torch.load(
             path, map_location='cpu', weights_only=False, mmap=mmap)
     except Exception as err:  # noqa: BLE001 (any unpickling error)
-        return f'cannot be read by torch.load ({type(err).__name__}: {err})'
+        return (f'cannot be read by torch.load ({type(err).__name__}: '
+                f'{err})'), {}
     if not isinstance(checkpoint, dict) or 'state_dict' not in checkpoint:
-        return 'is not a training checkpoint (no "state_dict")'
+        return 'is not a training checkpoint (no "state_dict")', {}
     meta = checkpoint.get('meta') or {}
     if 'epoch' not in meta or 'iter' not in meta:
         return ('is not a training checkpoint of mmengine (its "meta" has no '
-                'epoch / iter)')
+                'epoch / iter)'), meta
     if 'optimizer' not in checkpoint:
-        return _no_optimizer_problem(checkpoint)
-    return None
+        return _no_optimizer_problem(checkpoint), meta
+    return None, meta
+
+
+def _examine(path: str) -> Tuple[Optional[str], dict]:
+    """:func:`checkpoint_problem` and the checkpoint's ``meta`` (``{}``
+    when it cannot be read), from one read of the file."""
+    if not osp.isfile(path):
+        return 'does not exist', {}
+    if osp.getsize(path) == 0:
+        return 'is empty (0 bytes)', {}
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if head.startswith(b'PK'):
+        problem = _zip_problem(path)
+        if problem is not None:
+            return problem, {}
+    elif not head.startswith(b'\x80'):
+        return ('is not a PyTorch checkpoint (neither a zip archive nor a '
+                'pickle)'), {}
+    return _content_problem(path)
 
 
 def checkpoint_problem(path: str) -> Optional[str]:
@@ -125,20 +146,7 @@ def checkpoint_problem(path: str) -> Optional[str]:
         (worded to follow the file's name); for an intact checkpoint
         without optimizer state it starts with :data:`NO_OPTIMIZER`.
     """
-    if not osp.isfile(path):
-        return 'does not exist'
-    if osp.getsize(path) == 0:
-        return 'is empty (0 bytes)'
-    with open(path, 'rb') as f:
-        head = f.read(4)
-    if head.startswith(b'PK'):
-        problem = _zip_problem(path)
-        if problem is not None:
-            return problem
-    elif not head.startswith(b'\x80'):
-        return ('is not a PyTorch checkpoint (neither a zip archive nor a '
-                'pickle)')
-    return _content_problem(path)
+    return _examine(path)[0]
 
 
 def _last_checkpoint_target(folder: str) -> Optional[str]:
@@ -184,31 +192,32 @@ def find_resume_checkpoint(folder: str
         BadCheckpointError: When the newest intact candidate holds no
             optimizer state.
     """
+    found, _, skipped = _find(folder)
+    return found, skipped
+
+
+def _find(folder: str
+          ) -> Tuple[Optional[str], dict, List[Tuple[str, str]]]:
+    """:func:`find_resume_checkpoint`, with the found checkpoint's
+    ``meta``."""
     skipped: List[Tuple[str, str]] = []
     for path in resume_candidates(folder):
-        problem = checkpoint_problem(path)
+        problem, meta = _examine(path)
         if problem is None:
-            return path, skipped
+            return path, meta, skipped
         if problem.startswith(NO_OPTIMIZER):
             raise _no_optimizer_error(
                 path, f'--resume: the latest intact checkpoint {path}',
                 problem)
         skipped.append((path, problem))
-    return None, skipped
+    return None, {}, skipped
 
 
-def _say_if_finished(cfg: Config, path: str) -> None:
-    """Warn when ``path`` already ends the schedule of ``cfg.train_cfg``
-    (mmengine then trains nothing and logs only "Training finished")."""
+def _say_if_finished(cfg: Config, path: str, meta: dict) -> None:
+    """Warn when ``path`` (its ``meta``) already ends the schedule of
+    ``cfg.train_cfg`` (mmengine then trains nothing and logs only "Training
+    finished")."""
     loop = cfg.get('train_cfg') or {}
-    if launcher_rank() != 0 or not any(k in loop
-                                       for k in ('max_epochs', 'max_iters')):
-        return
-    try:  # the pickled part only (checked intact above); a hint, not a check
-        meta = torch.load(path, map_location='cpu', weights_only=False,
-                          mmap=zipfile.is_zipfile(path)).get('meta') or {}
-    except Exception:  # noqa: BLE001
-        return
     for key, done in (('max_epochs', 'epoch'), ('max_iters', 'iter')):
         if key in loop and done in meta and meta[done] >= loop[key]:
             _say(f'--resume: {path} ends {done} {meta[done]} of '
@@ -248,7 +257,7 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
     if resume is None:
         return None
     if resume != 'auto':
-        problem = checkpoint_problem(resume)
+        problem, meta = _examine(resume)
         if problem is not None and problem.startswith(NO_OPTIMIZER):
             raise _no_optimizer_error(
                 resume, f'--resume {resume}: the checkpoint', problem)
@@ -259,10 +268,10 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
                 'newest intact checkpoint of the work directory.')
         cfg.resume, cfg.load_from = True, resume
         _say(f'Resuming from {resume} (--resume).')
-        _say_if_finished(cfg, resume)
+        _say_if_finished(cfg, resume, meta)
         return resume
     folder = checkpoint_dir(cfg)
-    found, skipped = find_resume_checkpoint(folder)
+    found, meta, skipped = _find(folder)
     for path, problem in skipped:
         _say(f'--resume: skipping {path}: the checkpoint {problem}.',
              warning=True)
@@ -279,5 +288,5 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
              warning=True)
     else:
         _say(f'--resume: resuming from the latest checkpoint {found}.')
-    _say_if_finished(cfg, found)
+    _say_if_finished(cfg, found, meta)
     return found
