@@ -63,20 +63,10 @@ if [ -z "$WHEEL" ]; then
     log "this takes about 10-12 minutes on 2 cores and happens once per machine"
     BUILD="$(mktemp -d)"
     trap 'rm -rf "$BUILD"' EXIT
-    "$PY" -m pip install -q addict packaging pyyaml yapf opencv-python Pillow
-    "$PY" -m pip download -q --no-deps --no-build-isolation --no-binary :all: -d "$BUILD" "mmcv==$MMCV_VERSION"
-    tar -xzf "$BUILD"/mmcv-"$MMCV_VERSION".tar.gz -C "$BUILD"
-    SRC="$BUILD/mmcv-$MMCV_VERSION"
-    # torch 2.14's ATen headers require C++20.
-    sed -i -e 's/-std=c++14/-std=c++20/g' -e 's/-std=c++17/-std=c++20/g' "$SRC/setup.py"
     # Build deps that mmcv's setup.py imports.
-    "$PY" -m pip install -q addict packaging pyyaml yapf "opencv-python" Pillow
-    (cd "$SRC" && MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="${MAX_JOBS:-$(nproc)}" \
-        "$PY" -m pip wheel --no-build-isolation --no-deps -w "$BUILD/dist" . 2>&1 \
-        | while IFS= read -r line; do case "$line" in *"still running"*) ;; *Building*|*building*|*Created*|*error*|*Error*) log "mmcv: $line";; esac; done)
-    BUILT="$(ls "$BUILD"/dist/mmcv-*.whl | head -n1)"
-    cp "$BUILT" "$WHEEL_DIR/"
-    WHEEL="$WHEEL_DIR/$(basename "$BUILT")"
+    "$PY" -m pip install -q addict packaging pyyaml yapf opencv-python Pillow "setuptools>=77,<82"
+    "$PY" -m pip download -q --no-deps --no-build-isolation --no-binary :all: -d "$BUILD" "mmcv==$MMCV_VERSION"
+    WHEEL="$(bash "$ROOT/tools/misc/build_mmcv.sh" "$PY" "$BUILD/mmcv-$MMCV_VERSION.tar.gz" "$WHEEL_DIR" | tail -n1)"
     log "cached mmcv wheel at $WHEEL"
 else
     log "reusing cached mmcv wheel $WHEEL"

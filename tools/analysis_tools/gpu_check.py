@@ -358,6 +358,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         budget_s=args.budget, command=[sys.executable, *sys.argv],
         started=datetime.datetime.now(datetime.timezone.utc).isoformat(),
         stages={})
+    if os.environ.get('DCAMA_MM_BUNDLE'):  # set by gpu_check.sh --bundle
+        report['bundle'] = dict(
+            path=os.environ['DCAMA_MM_BUNDLE'],
+            install_s=float(os.environ.get('DCAMA_MM_BUNDLE_INSTALL_S', 0)))
     stages = report['stages']
     code = 0
     for name, stage in STAGES.items():

@@ -41,6 +41,9 @@ def summary_lines(report: Dict[str, object]) -> List[str]:
              + (' (quick: tiny sizes)' if report.get('quick') else '')
              + f", {report.get('wall_s', 0):.0f} s"]
     lines += _environment_lines(report.get('environment', {}))
+    if report.get('bundle'):
+        lines.append(f"stack      : offline bundle {report['bundle']['path']}"
+                     f" (installed in {report['bundle']['install_s']:.0f} s)")
     for name, stage in stages.items():
         status = stage['status']
         head = f"{name:<11}: {status}"

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Install a bundle of tools/misc/offline_bundle.sh on a machine that has its
+# own torch but no package index (e.g. a GPU machine), without touching its
+# Python: the wheels go into a separate folder (SITE, default
+# /tmp/dcama_mm_site), mmcv is built there against the machine's own torch
+# (CPU ops only: tools/misc/build_mmcv.sh; about 1-2 minutes on 16 cores),
+# and the stack is checked by importing it. Use it with
+#   export PYTHONPATH=SITE:<this repository>
+# which the last line printed says (tools/analysis_tools/gpu_check.sh
+# --bundle DIR does all of this itself).
+#
+# Usage: bash tools/misc/install_offline_bundle.sh BUNDLE [SITE]
+# Python: $PYTHON, else python3. A SITE that already holds this bundle's
+# installation (and imports) is reused.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+if [ "$#" -lt 1 ] || [ "$#" -gt 2 ]; then
+    echo "usage: bash tools/misc/install_offline_bundle.sh BUNDLE [SITE]" >&2
+    exit 2
+fi
+BUNDLE="$(cd "$1" 2>/dev/null && pwd || true)"
+SITE="${2:-/tmp/dcama_mm_site}"
+PY="${PYTHON:-python3}"
+CHECK="${DCAMA_MM_BUNDLE_CHECK:-import mmcv.ops, mmseg.models, mmpretrain.models, pycocotools, dcama_mm}"
+log() { printf '[install_offline_bundle] %s\n' "$*" >&2; }
+
+if [ -z "$BUNDLE" ] || [ ! -f "$BUNDLE/BUNDLE.txt" ]; then
+    echo "error: '$1' is not a bundle of tools/misc/offline_bundle.sh (no BUNDLE.txt in it);" \
+        "make one with 'bash tools/misc/offline_bundle.sh --python-version X.Y' where" \
+        "a package index is reachable, and carry the folder here." >&2
+    exit 2
+fi
+if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
+    echo "error: $PY cannot import torch: the bundle holds no torch; set PYTHON to the" \
+        "interpreter that has the machine's torch." >&2
+    exit 2
+fi
+HAVE="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+WANT="$(sed -n 's/^# dcama_mm offline bundle for CPython \([0-9.]*\) .*/\1/p' "$BUNDLE/BUNDLE.txt")"
+if [ "$HAVE" != "$WANT" ]; then
+    echo "error: the bundle '$BUNDLE' is for Python $WANT, but $PY is Python $HAVE;" \
+        "make one with 'bash tools/misc/offline_bundle.sh --python-version $HAVE'." >&2
+    exit 2
+fi
+
+export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+STAMP="$SITE/.dcama_mm_bundle"
+if [ -f "$STAMP" ] && cmp -s "$STAMP" "$BUNDLE/BUNDLE.txt" && "$PY" -c "$CHECK" >/dev/null 2>&1; then
+    log "reusing the installation in $SITE"
+    echo "export PYTHONPATH=$PYTHONPATH"
+    exit 0
+fi
+
+START=$SECONDS
+mkdir -p "$SITE"
+shopt -s nullglob
+WHEELS=("$BUNDLE"/*.whl)
+log "installing ${#WHEELS[@]} wheels into $SITE"
+"$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    --disable-pip-version-check --upgrade --target "$SITE" "${WHEELS[@]}"
+SOURCES=("$BUNDLE"/mmcv-*.tar.gz)
+if [ "${#SOURCES[@]}" -gt 0 ] && ! "$PY" -c 'import mmcv.ops' >/dev/null 2>&1; then
+    MMCV_WHEEL="$(bash "$ROOT/tools/misc/build_mmcv.sh" "$PY" "${SOURCES[0]}" "$SITE/.mmcv_wheel" | tail -n1)"
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+        --disable-pip-version-check --upgrade --target "$SITE" "$MMCV_WHEEL"
+fi
+if ! ERR="$("$PY" -c "$CHECK" 2>&1)"; then
+    echo "error: after installing '$BUNDLE' into $SITE the stack does not import" \
+        "($CHECK):" >&2
+    echo "$ERR" | tail -n 5 >&2
+    exit 1
+fi
+cp "$BUNDLE/BUNDLE.txt" "$STAMP"
+log "installed in $((SECONDS - START)) s; the stack imports"
+echo "export PYTHONPATH=$PYTHONPATH"
