@@ -7,16 +7,13 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
-from tests.test_apis.test_few_shot_inferencer import (CONFIG_TEXT,
-                                                      build_tiny_model,
-                                                      log_capture,
-                                                      make_image, make_mask,
-                                                      write_image)
+from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, build_tiny_model,
+                                                make_image, make_mask,
+                                                write_image)
 from tests.test_tools.test_infer import load_tool
-
-__all__ = ['log_capture']
 
 
 @pytest.fixture(scope='module')
@@ -30,7 +27,6 @@ def episode(tmp_path_factory):
     rng = np.random.default_rng(4)
     support = write_image(str(root / 'support.png'), make_image(rng, 40, 56))
     mask = str(root / 'mask.png')
-    from PIL import Image
     Image.fromarray(make_mask(40, 56)).save(mask)
     query = write_image(str(root / 'query.png'), make_image(rng, 37, 53))
     return root, support, mask, query
