@@ -111,9 +111,12 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self._module = model if isinstance(model, nn.Module) else None
         cfg = config_of(model, cfg_options)
-        self._img_size = img_size
         scope = cfg.get('default_scope', 'mmseg')
         init_default_scope(scope)
+        # the pipeline (and its network size) is checked before the model
+        # is built and its checkpoint read
+        self._load, self._rest, self._resizes = split_test_pipeline(
+            cfg, img_size)
         super().__init__(cfg, weights, device, scope=scope,
                          show_progress=False)
         if not callable(getattr(self.model, 'encode_supports', None)):
@@ -139,10 +142,8 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         return init_model(cfg, weights, device=device)
 
     def _init_pipeline(self, cfg: Config) -> Compose:
-        """The config's test pipeline, split after its loading step (the
-        loaded images are kept for the pictures)."""
-        self._load, self._rest, self._resizes = split_test_pipeline(
-            cfg, self._img_size)
+        """The config's test pipeline (split in ``__init__`` after its
+        loading step: the loaded images are kept for the pictures)."""
         return Compose([self._load, self._rest])
 
     def _init_visualizer(self, cfg: Config):
