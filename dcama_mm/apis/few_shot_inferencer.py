@@ -270,8 +270,9 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 / 255 foreground, usable as a support mask). Empty to write
                 none. Defaults to 'pred'.
             force (bool): Overwrite existing result files. Without it, the
-                call refuses (before running the model) when one of its
-                result files exists. Defaults to False.
+                call refuses (before reading its supports or running the
+                model) when one of its result files exists. Defaults to
+                False.
             reuse_supports (bool): Use the support features encoded once.
                 False runs every batch as plain episodes (the supports in
                 each data sample, as ``tools/test.py`` does), for
@@ -327,12 +328,17 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
         if resize_to_original is None:
             resize_to_original = self._resize_to_original
-        n_way = self._use_supports(support_imgs, support_masks,
-                                   support_labels, support_sets)
+        self._check_support_args(support_imgs, support_masks, support_labels,
+                                 support_sets)
         queries = self._inputs_to_list(inputs)
+        # the result files are planned (an overwrite refused) before the
+        # supports are read and encoded
         results = InferenceResults(queries, out_dir, img_out_dir,
                                    pred_out_dir, force, show_progress,
                                    return_predictions)
+        n_way = self._use_supports(support_imgs, support_masks,
+                                   support_labels, support_sets)
+        results.start_progress()
         for batch in self.preprocess(queries, batch_size, results.failed,
                                      results.progress):
             if n_way:

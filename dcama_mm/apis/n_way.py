@@ -96,31 +96,39 @@ class NWayInferenceMixin:
         self._classes, self._support_sets = classes, sets
         self._supports = None  # the 1-way set is replaced
 
-    def _use_supports(self, support_imgs, support_masks, support_labels,
-                      support_sets: Optional[Mapping[str, SupportSpec]]
-                      ) -> bool:
-        """The support arguments of a call: set what they give (one class
-        or N-way), else keep the stored set; True when it is N-way."""
+    def _check_support_args(
+            self, support_imgs, support_masks, support_labels,
+            support_sets: Optional[Mapping[str, SupportSpec]]) -> None:
+        """Refuse the support arguments of a call that do not go together,
+        or a call without any support set, before any work."""
         if support_labels is not None and support_masks is None:
             raise ValueError('support_labels goes with support_masks (with '
                              'support_sets: (images, masks, labels)).')
-        if support_sets is not None:
-            if support_imgs is not None or support_masks is not None:
-                raise ValueError('Give support_sets (N-way) or support_imgs '
-                                 'and support_masks (one class), not both.')
-            self.set_support_sets(support_sets)
-        elif support_imgs is not None or support_masks is not None:
-            if support_imgs is None or support_masks is None:
-                raise ValueError(
-                    'Give both support_imgs and support_masks (or neither '
-                    'to reuse the support set given before).')
-            self.set_supports(support_imgs, support_masks, support_labels)
-        n_way = bool(self.classes)
-        if self._supports is None and not n_way:
+        one_class = support_imgs is not None or support_masks is not None
+        if support_sets is not None and one_class:
+            raise ValueError('Give support_sets (N-way) or support_imgs '
+                             'and support_masks (one class), not both.')
+        if one_class and (support_imgs is None or support_masks is None):
+            raise ValueError(
+                'Give both support_imgs and support_masks (or neither '
+                'to reuse the support set given before).')
+        if (support_sets is None and not one_class
+                and self._supports is None and not self.classes):
             raise ValueError(
                 'No support set: pass support_imgs and support_masks (or '
                 'support_sets), or call set_supports() first.')
-        return n_way
+
+    def _use_supports(self, support_imgs, support_masks, support_labels,
+                      support_sets: Optional[Mapping[str, SupportSpec]]
+                      ) -> bool:
+        """The support arguments of a call (checked by
+        :meth:`_check_support_args`): set what they give (one class or
+        N-way), else keep the stored set; True when it is N-way."""
+        if support_sets is not None:
+            self.set_support_sets(support_sets)
+        elif support_imgs is not None:
+            self.set_supports(support_imgs, support_masks, support_labels)
+        return bool(self.classes)
 
     @property
     def classes(self) -> List[str]:

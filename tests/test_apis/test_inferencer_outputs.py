@@ -58,3 +58,33 @@ def test_writes_masks_and_overlays_and_refuses_to_overwrite(
                        match=r"query0.png' and .*twin/query0.png'.*same file"):
         inferencer([queries[0], twin], out_dir=out2, img_out_dir='')
     assert not osp.exists(out2)
+
+
+def test_the_overwrite_refusal_comes_before_the_supports(
+        inferencer, episode_dir, tmp_path):
+    """A call whose result files exist is refused before its supports are
+    read or encoded: even supports that would be refused (an empty mask;
+    an empty class of support_sets) give the overwrite refusal, and valid
+    new supports do not replace the stored ones."""
+    _, support_imgs, support_masks, queries = episode_dir
+    out = str(tmp_path / 'out')
+    inferencer(queries[:1], support_imgs=support_imgs[:1],
+               support_masks=support_masks[:1], out_dir=out)
+    assert inferencer.num_shots == 1
+    empty = str(tmp_path / 'empty_mask.png')
+    Image.fromarray(np.zeros((40, 56), np.uint8)).save(empty)  # support0's
+    with pytest.raises(ValueError, match='empty_mask.png'):
+        inferencer(queries[:1], support_imgs=support_imgs[:1],
+                   support_masks=[empty])  # it is refused on its own
+    with pytest.raises(FileExistsError, match='query0.png.png'):
+        inferencer(queries[:1], support_imgs=support_imgs[:1],
+                   support_masks=[empty], out_dir=out)
+    with pytest.raises(FileExistsError, match='query0.png.png'):
+        inferencer(queries[:1], support_sets={
+            'a': (support_imgs[:1], support_masks[:1]),
+            'b': (support_imgs[:1], [empty])}, out_dir=out)
+    inferencer.set_supports(support_imgs[:1], support_masks[:1])
+    with pytest.raises(FileExistsError, match='query0.png.png'):
+        inferencer(queries[:1], support_imgs=support_imgs[:3],
+                   support_masks=support_masks[:3], out_dir=out)
+    assert inferencer.num_shots == 1 and inferencer.classes == []
