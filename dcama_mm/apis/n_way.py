@@ -13,6 +13,7 @@ foreground probability when that probability exceeds ``fg_threshold``
 order given. With one class and the default threshold this is the 1-way
 argmax.
 """
+from functools import partial
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import mmcv
@@ -23,6 +24,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from .inference_inputs import ImageType, write_label_png
+from .query_loop import PredictionPath
 from .support_set import LabelsType, SupportSet, load_support_set
 
 __all__ = ['label_map', 'write_label_png', 'NWayInferenceMixin']
@@ -51,8 +53,8 @@ def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
 
 class NWayInferenceMixin:
     """N-way support sets and predictions for :class:`FewShotInferencer`
-    (which provides ``_load``, ``_rest``, ``collate_fn``, ``model``,
-    ``visualizer``, ``set_supports`` and the 1-way ``_supports``)."""
+    (which provides ``_load``, ``_rest``, ``model``, ``visualizer``, and
+    the 1-way ``set_supports`` and ``_supports``)."""
 
     _classes: List[str]
     _support_sets: List[SupportSet]
@@ -129,6 +131,19 @@ class NWayInferenceMixin:
         elif support_imgs is not None:
             self.set_supports(support_imgs, support_masks, support_labels)
         return bool(self.classes)
+
+    def _n_way_path(self, resize_to_original: bool, fg_threshold: float,
+                    return_datasamples: bool) -> PredictionPath:
+        """The :class:`PredictionPath` of an N-way call (indexed label
+        PNGs in the classes' colours)."""
+        return PredictionPath(
+            forward=partial(self._forward_n_way,
+                            resize_to_original=resize_to_original,
+                            fg_threshold=fg_threshold),
+            visualize=self._visualize_n_way,
+            postprocess=partial(self._postprocess_n_way,
+                                return_datasamples=return_datasamples),
+            palette=self.visualizer.class_colors(len(self.classes)))
 
     @property
     def classes(self) -> List[str]:

@@ -271,3 +271,20 @@ def test_a_transform_added_to_the_test_pipeline_is_applied(
     exp_prob = expected.seg_logits.data.softmax(0)[1].numpy()
     np.testing.assert_allclose(results['inverted']['fg_prob'], exp_prob,
                                atol=1e-5)
+
+
+def test_the_split_module_keeps_its_names():
+    """What dcama_mm.apis.few_shot_inferencer offered before it was split
+    into one_way, query_loop and inferencer_blocks is still there."""
+    from dcama_mm.apis import few_shot_inferencer, init_model
+    from dcama_mm.apis.support_set import load_support_set
+    names = ('FewShotInferencer', 'ImageType', 'InferenceResults',
+             'InputsType', 'LabelsType', 'NWayInferenceMixin', 'Query',
+             'SupportSet', 'SupportSpec', 'build_drawing_visualizer',
+             'check_amp', 'collect_queries', 'config_of', 'init_model',
+             'is_single', 'load_support_set', 'query_batches',
+             'resize_option', 'set_amp', 'split_test_pipeline')
+    assert [n for n in names if not hasattr(few_shot_inferencer, n)] == []
+    assert few_shot_inferencer.init_model is init_model
+    assert few_shot_inferencer.load_support_set is load_support_set
+    assert few_shot_inferencer.FewShotInferencer is FewShotInferencer
