@@ -1,6 +1,11 @@
-"""Fixtures shared by all tests: the ``device`` of the model tests."""
+"""Fixtures shared by all tests: the ``device`` of the model tests and
+``log_capture`` (the messages of mmengine's current logger)."""
+import logging
+from typing import List
+
 import pytest
 import torch
+from mmengine.logging import MMLogger
 
 from tests.device_helpers import device_params, strict_fp32
 
@@ -23,3 +28,27 @@ def device(request: pytest.FixtureRequest) -> torch.device:
     device = torch.device(request.param)
     with strict_fp32(device):
         yield device
+
+
+class LogCapture(logging.Handler):
+    """Collects the messages of mmengine's current logger."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: List[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def messages(self, level: int) -> List[str]:
+        return [r.getMessage() for r in self.records if r.levelno == level]
+
+
+@pytest.fixture
+def log_capture() -> LogCapture:
+    """A :class:`LogCapture` on mmengine's current logger for the test."""
+    logger = MMLogger.get_current_instance()
+    handler = LogCapture()
+    logger.addHandler(handler)
+    yield handler
+    logger.removeHandler(handler)

@@ -1,33 +1,39 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
-"""Few-shot segmentation of a user's own images with a DCAMA model."""
-from pathlib import Path
-from typing import (Callable, List, Mapping, Optional, Sequence, Tuple,
-                    Union)
+"""Few-shot segmentation of a user's own images with a DCAMA model.
 
-import mmcv
-import numpy as np
+:class:`FewShotInferencer`: its mmengine building blocks are in
+:mod:`~dcama_mm.apis.inferencer_blocks`, its 1-way and N-way supports and
+predictions in :mod:`~dcama_mm.apis.one_way` and :mod:`~dcama_mm.apis.n_way`,
+the per-query loop both share in :mod:`~dcama_mm.apis.query_loop`.
+"""
+from pathlib import Path
+from typing import Mapping, Optional, Sequence, Tuple, Union
+
 import torch
 import torch.nn as nn
-from mmcv.transforms import Compose
 from mmengine.config import Config
-from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
-from mmengine.registry import FUNCTIONS, init_default_scope
-from mmengine.structures import PixelData
-from mmseg.structures import SegDataSample
+from mmengine.registry import init_default_scope
 
 from ..models.utils.precision import check_amp, set_amp
-from ..visualization import build_drawing_visualizer
-from .inference import init_model
 from .inference_inputs import (ImageType, InferenceResults, InputsType,
-                               Query, collect_queries, config_of, is_single,
-                               resize_option)
+                               config_of, is_single, resize_option)
+from .inferencer_blocks import EpisodeInferencerBlocks
 from .n_way import NWayInferenceMixin, SupportSpec
-from .support_set import (LabelsType, SupportSet, load_support_set,
-                          query_batches, split_test_pipeline)
+from .one_way import OneWayInferenceMixin
+from .query_loop import run_queries
+from .support_set import LabelsType, SupportSet, split_test_pipeline
+# re-exported: importable from here before the module was split
+from ..visualization import build_drawing_visualizer  # noqa: F401
+from .inference import init_model  # noqa: F401
+from .inference_inputs import Query, collect_queries  # noqa: F401
+from .support_set import load_support_set, query_batches  # noqa: F401
+
+__all__ = ['FewShotInferencer']
 
 
-class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
+class FewShotInferencer(OneWayInferenceMixin, NWayInferenceMixin,
+                        EpisodeInferencerBlocks, BaseInferencer):
     """Segment any number of query images given K annotated support images.
 
     The few-shot counterpart of mmseg's ``MMSegInferencer``, on mmengine's
@@ -111,9 +117,12 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             device = 'cuda' if torch.cuda.is_available() else 'cpu'
         self._module = model if isinstance(model, nn.Module) else None
         cfg = config_of(model, cfg_options)
-        self._img_size = img_size
         scope = cfg.get('default_scope', 'mmseg')
         init_default_scope(scope)
+        # the pipeline (and its network size) is checked before the model
+        # is built and its checkpoint read
+        self._load, self._rest, self._resizes = split_test_pipeline(
+            cfg, img_size)
         super().__init__(cfg, weights, device, scope=scope,
                          show_progress=False)
         if not callable(getattr(self.model, 'encode_supports', None)):
@@ -128,89 +137,6 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
         # protocol's (network size); inference gives each query's size
         # unless the caller's cfg_options say otherwise
         self._resize_to_original = resize_option(cfg_options)
-
-    # ------------------------------------------------------------------
-    # BaseInferencer's building blocks
-    # ------------------------------------------------------------------
-    def _init_model(self, cfg: Config, weights: Optional[str],
-                    device: str) -> nn.Module:
-        if self._module is not None:
-            return self._module.to(device).eval()
-        return init_model(cfg, weights, device=device)
-
-    def _init_pipeline(self, cfg: Config) -> Compose:
-        """The config's test pipeline, split after its loading step (the
-        loaded images are kept for the pictures)."""
-        self._load, self._rest, self._resizes = split_test_pipeline(
-            cfg, self._img_size)
-        return Compose([self._load, self._rest])
-
-    def _init_visualizer(self, cfg: Config):
-        """The config's visualizer (FewShotLocalVisualizer by default),
-        drawing only: the inferencer writes its pictures itself."""
-        return build_drawing_visualizer(
-            cfg.get('visualizer'), f'few_shot_inferencer_{id(self)}')
-
-    def _init_collate(self, cfg: Config) -> Callable:
-        """The test loader's ``collate_fn`` (mmengine's ``FUNCTIONS``),
-        else ``pseudo_collate``."""
-        collate = cfg.get('test_dataloader', {}).get('collate_fn')
-        if collate is None:
-            return pseudo_collate
-        return FUNCTIONS.get(collate['type'])
-
-    def _inputs_to_list(self, inputs: InputsType) -> List[Query]:
-        return collect_queries(inputs)
-
-    @property
-    def device(self) -> torch.device:
-        """torch.device: The device the model runs on."""
-        return next(self.model.parameters()).device
-
-    @property
-    def img_size(self) -> Tuple[int, int]:
-        """tuple[int, int]: The network input size (h, w)."""
-        if not self._resizes:
-            raise ValueError('The test pipeline does not resize episodes '
-                             '(no ResizeEpisode): it has no fixed size.')
-        width, height = self._resizes[0].scale
-        return (height, width)
-
-    @property
-    def num_shots(self) -> int:
-        """int: Number of support images currently set (0 when none)."""
-        return 0 if self._supports is None else len(self._supports.names)
-
-    # ------------------------------------------------------------------
-    # Supports
-    # ------------------------------------------------------------------
-    def set_supports(self,
-                     support_imgs: Union[ImageType, Sequence[ImageType]],
-                     support_masks: Union[ImageType, Sequence[ImageType]],
-                     support_labels: LabelsType = None) -> None:
-        """Load, check and encode a support set for the following calls.
-
-        Args:
-            support_imgs (str | np.ndarray | Sequence): K >= 1 support images
-                (paths or arrays).
-            support_masks (str | np.ndarray | Sequence): Their masks, in the
-                same order, each of the size of its image.
-            support_labels (int | Sequence, optional): The object's label in
-                label masks (e.g. 15 in a PASCAL VOC palette PNG): one for
-                every mask, or one (or None) per mask. Defaults to None: the
-                masks are binary (0/1, 0/255 or soft 0..255).
-
-        Raises:
-            ValueError: No support, a support without a mask (or a mask
-                without a support), an unreadable file, a mask whose size
-                differs from its image, a label mask without a label (the
-                message gives its values), or a mask without foreground.
-            FileNotFoundError: A support image or mask does not exist.
-        """
-        self._supports = load_support_set(
-            support_imgs, support_masks, self._load, self._rest, self.model,
-            support_labels)
-        self._classes, self._support_sets = [], []
 
     # ------------------------------------------------------------------
     # Inference
@@ -269,8 +195,9 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
                 / 255 foreground, usable as a support mask). Empty to write
                 none. Defaults to 'pred'.
             force (bool): Overwrite existing result files. Without it, the
-                call refuses (before running the model) when one of its
-                result files exists. Defaults to False.
+                call refuses (before reading its supports or running the
+                model) when one of its result files exists. Defaults to
+                False.
             reuse_supports (bool): Use the support features encoded once.
                 False runs every batch as plain episodes (the supports in
                 each data sample, as ``tools/test.py`` does), for
@@ -326,100 +253,24 @@ class FewShotInferencer(NWayInferenceMixin, BaseInferencer):
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
         if resize_to_original is None:
             resize_to_original = self._resize_to_original
-        n_way = self._use_supports(support_imgs, support_masks,
-                                   support_labels, support_sets)
+        self._check_support_args(support_imgs, support_masks, support_labels,
+                                 support_sets)
         queries = self._inputs_to_list(inputs)
+        # the result files are planned (an overwrite refused) before the
+        # supports are read and encoded
         results = InferenceResults(queries, out_dir, img_out_dir,
                                    pred_out_dir, force, show_progress,
                                    return_predictions)
-        for batch in self.preprocess(queries, batch_size, results.failed,
-                                     results.progress):
-            if n_way:
-                samples = self._forward_n_way(batch, resize_to_original,
-                                              fg_threshold)
-            else:
-                samples = self.forward(batch, reuse_supports,
-                                       resize_to_original)
-            for idx, img, sample in zip(batch['indices'], batch['imgs'],
-                                        samples):
-                pred_file, vis_file = results.files[idx]
-                vis = None
-                if vis_file or return_vis:
-                    vis = (self._visualize_n_way(img, sample)
-                           if n_way else self.visualize(img, sample))
-                if pred_file:
-                    labels = sample.pred_sem_seg.data[0].to(torch.uint8)
-                    results.write_mask(
-                        idx, labels.cpu().numpy(),
-                        self.visualizer.class_colors(len(self.classes))
-                        if n_way else None)
-                prediction = None
-                if return_predictions:  # else: nothing kept, nor computed
-                    prediction = (
-                        self._postprocess_n_way(sample, return_datasamples)
-                        if n_way else self.postprocess(
-                            sample, return_probs, return_datasamples))
-                results.add(idx, prediction, vis, return_vis)
+        if self._use_supports(support_imgs, support_masks, support_labels,
+                              support_sets):
+            path = self._n_way_path(resize_to_original, fg_threshold,
+                                    return_datasamples)
+        else:
+            path = self._one_way_path(reuse_supports, resize_to_original,
+                                      return_probs, return_datasamples)
+        results.start_progress()
+        run_queries(
+            self.preprocess(queries, batch_size, results.failed,
+                            results.progress), path, results, return_vis,
+            return_predictions)
         return results.finish(is_single(inputs), return_vis)
-
-    def preprocess(self, queries: List[Query], batch_size: int,
-                   failed: List[str], progress=None):
-        """The queries through the test pipeline, in batches
-        (:func:`~dcama_mm.apis.support_set.query_batches`); unreadable ones
-        are logged, added to ``failed`` and skipped."""
-        yield from query_batches(queries, batch_size, self._load,
-                                 self._rest, self.collate_fn, failed,
-                                 progress)
-
-    @torch.no_grad()
-    def forward(self,
-                batch: dict,
-                reuse_supports: bool = True,
-                resize_to_original: bool = True) -> List[SegDataSample]:
-        """The data preprocessor and the segmentor's ``predict`` (at each
-        query's original size, or the network size), against the support
-        set."""
-        supports = self._supports
-        samples = batch['data_samples']
-        if not reuse_supports:
-            for sample in samples:
-                sample.support_imgs = supports.packed.support_imgs
-                sample.support_masks = supports.packed.support_masks
-        data = self.model.data_preprocessor(
-            dict(inputs=batch['inputs'], data_samples=samples), False)
-        results = self.model.predict(
-            data['inputs'],
-            data['data_samples'],
-            supports=supports.encoded if reuse_supports else None,
-            resize_to_original=resize_to_original)
-        for sample in results:
-            sample.set_metainfo(
-                dict(support_img_paths=list(supports.paths),
-                     shots=self.num_shots))
-            for key in ('support_imgs', 'support_masks'):
-                if key in sample:
-                    delattr(sample, key)
-        return results
-
-    def visualize(self, img: np.ndarray, sample: SegDataSample) -> np.ndarray:
-        """The query (BGR) with its predicted mask, the supports beside it
-        (:meth:`FewShotLocalVisualizer.draw_prediction`), as BGR."""
-        mask = sample.pred_sem_seg.data[0].cpu().numpy()
-        picture = self.visualizer.draw_prediction(
-            mmcv.bgr2rgb(img), mask,
-            [mmcv.bgr2rgb(s) for s in self._supports.imgs],
-            self._supports.masks)
-        return mmcv.rgb2bgr(picture)
-
-    def postprocess(self, sample: SegDataSample, return_probs: bool,
-                    return_datasamples: bool):
-        """One query's result as the caller asked for it."""
-        logits = sample.seg_logits.data
-        prob = logits.softmax(dim=0)[1]
-        if return_datasamples:
-            sample.set_data(dict(fg_prob=PixelData(data=prob[None])))
-            return sample.cpu()
-        mask = sample.pred_sem_seg.data[0].to(torch.uint8).cpu().numpy()
-        if return_probs:
-            return dict(sem_seg=mask, fg_prob=prob.cpu().numpy())
-        return mask

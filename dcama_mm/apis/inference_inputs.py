@@ -272,9 +272,10 @@ class InferenceResults:
     """The results of one inferencer call, gathered query by query.
 
     Plans (and refuses to overwrite, see :func:`plan_outputs`) the result
-    files before any query is run (an ``out_dir`` that is a file is refused
+    files before any model work (an ``out_dir`` that is a file is refused
     with ``NotADirectoryError``), writes the pictures as they come, shows
-    progress, and assembles the returned dict.
+    progress (from :meth:`start_progress`), and assembles the returned
+    dict.
 
     Args:
         queries (list[tuple]): ``(source, name)`` of the queries.
@@ -313,9 +314,16 @@ class InferenceResults:
             keep_predictions else []
         self.visualizations: list = [None] * len(queries)
         self.failed: List[str] = []
-        # sys.stdout looked up now, so that redirections of it are honoured
-        self.progress = ProgressBar(
-            len(queries), file=sys.stdout) if show_progress else None
+        self.show_progress = show_progress
+        self.progress: Optional[ProgressBar] = None
+
+    def start_progress(self) -> None:
+        """Show the progress bar (when asked for), once the queries are
+        about to run."""
+        if self.show_progress:
+            # sys.stdout looked up now, so that redirections of it are
+            # honoured
+            self.progress = ProgressBar(len(self.queries), file=sys.stdout)
 
     def write_mask(self, idx: int, labels: np.ndarray,
                    palette: Optional[list] = None) -> None:

@@ -13,6 +13,7 @@ foreground probability when that probability exceeds ``fg_threshold``
 order given. With one class and the default threshold this is the 1-way
 argmax.
 """
+from functools import partial
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import mmcv
@@ -23,6 +24,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from .inference_inputs import ImageType, write_label_png
+from .query_loop import PredictionPath
 from .support_set import LabelsType, SupportSet, load_support_set
 
 __all__ = ['label_map', 'write_label_png', 'NWayInferenceMixin']
@@ -51,8 +53,8 @@ def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
 
 class NWayInferenceMixin:
     """N-way support sets and predictions for :class:`FewShotInferencer`
-    (which provides ``_load``, ``_rest``, ``collate_fn``, ``model``,
-    ``visualizer``, ``set_supports`` and the 1-way ``_supports``)."""
+    (which provides ``_load``, ``_rest``, ``model``, ``visualizer``, and
+    the 1-way ``set_supports`` and ``_supports``)."""
 
     _classes: List[str]
     _support_sets: List[SupportSet]
@@ -96,31 +98,52 @@ class NWayInferenceMixin:
         self._classes, self._support_sets = classes, sets
         self._supports = None  # the 1-way set is replaced
 
-    def _use_supports(self, support_imgs, support_masks, support_labels,
-                      support_sets: Optional[Mapping[str, SupportSpec]]
-                      ) -> bool:
-        """The support arguments of a call: set what they give (one class
-        or N-way), else keep the stored set; True when it is N-way."""
+    def _check_support_args(
+            self, support_imgs, support_masks, support_labels,
+            support_sets: Optional[Mapping[str, SupportSpec]]) -> None:
+        """Refuse the support arguments of a call that do not go together,
+        or a call without any support set, before any work."""
         if support_labels is not None and support_masks is None:
             raise ValueError('support_labels goes with support_masks (with '
                              'support_sets: (images, masks, labels)).')
-        if support_sets is not None:
-            if support_imgs is not None or support_masks is not None:
-                raise ValueError('Give support_sets (N-way) or support_imgs '
-                                 'and support_masks (one class), not both.')
-            self.set_support_sets(support_sets)
-        elif support_imgs is not None or support_masks is not None:
-            if support_imgs is None or support_masks is None:
-                raise ValueError(
-                    'Give both support_imgs and support_masks (or neither '
-                    'to reuse the support set given before).')
-            self.set_supports(support_imgs, support_masks, support_labels)
-        n_way = bool(self.classes)
-        if self._supports is None and not n_way:
+        one_class = support_imgs is not None or support_masks is not None
+        if support_sets is not None and one_class:
+            raise ValueError('Give support_sets (N-way) or support_imgs '
+                             'and support_masks (one class), not both.')
+        if one_class and (support_imgs is None or support_masks is None):
+            raise ValueError(
+                'Give both support_imgs and support_masks (or neither '
+                'to reuse the support set given before).')
+        if (support_sets is None and not one_class
+                and self._supports is None and not self.classes):
             raise ValueError(
                 'No support set: pass support_imgs and support_masks (or '
                 'support_sets), or call set_supports() first.')
-        return n_way
+
+    def _use_supports(self, support_imgs, support_masks, support_labels,
+                      support_sets: Optional[Mapping[str, SupportSpec]]
+                      ) -> bool:
+        """The support arguments of a call (checked by
+        :meth:`_check_support_args`): set what they give (one class or
+        N-way), else keep the stored set; True when it is N-way."""
+        if support_sets is not None:
+            self.set_support_sets(support_sets)
+        elif support_imgs is not None:
+            self.set_supports(support_imgs, support_masks, support_labels)
+        return bool(self.classes)
+
+    def _n_way_path(self, resize_to_original: bool, fg_threshold: float,
+                    return_datasamples: bool) -> PredictionPath:
+        """The :class:`PredictionPath` of an N-way call (indexed label
+        PNGs in the classes' colours)."""
+        return PredictionPath(
+            forward=partial(self._forward_n_way,
+                            resize_to_original=resize_to_original,
+                            fg_threshold=fg_threshold),
+            visualize=self._visualize_n_way,
+            postprocess=partial(self._postprocess_n_way,
+                                return_datasamples=return_datasamples),
+            palette=self.visualizer.class_colors(len(self.classes)))
 
     @property
     def classes(self) -> List[str]:

@@ -1,211 +1,29 @@
-"""Tests of FewShotInferencer on a tiny random DCAMA and small tmp images."""
+"""Tests of FewShotInferencer on a tiny random DCAMA and small tmp images:
+it computes what the model computes (supports encoded once, batched
+queries, the original size) and what tools/test.py evaluates.
+
+Its input kinds and bad input: test_inferencer_inputs.py; the files it
+writes: test_inferencer_outputs.py; the shared helpers and fixtures:
+inferencer_helpers.py and conftest.py."""
 import copy
-import logging
-import os.path as osp
-from typing import List, Sequence, Tuple
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmcv.transforms import BaseTransform
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
-from mmengine.logging import MMLogger
 from PIL import Image
 
-import dcama_mm  # noqa: F401  (registers the modules)
 from dcama_mm.apis import FewShotInferencer
 from dcama_mm.datasets.synthetic import make_synthetic_fss1000
-from mmseg.registry import DATASETS, MODELS, TRANSFORMS
+from mmseg.registry import DATASETS, TRANSFORMS
 from tests.device_helpers import tolerances
-
-NET_SIZE = 64
-MEAN = [123.675, 116.28, 103.53]
-STD = [58.395, 57.12, 57.375]
-
-TINY_MODEL = dict(
-    type='FewShotSegmentor',
-    data_preprocessor=dict(
-        type='FewShotDataPreProcessor', mean=MEAN, std=STD, bgr_to_rgb=True),
-    backbone=dict(
-        type='BlockFeatureSwin',
-        arch=dict(embed_dims=16, depths=[1, 1, 2, 1], num_heads=[1, 1, 2,
-                                                                 2]),
-        img_size=NET_SIZE,
-        window_size=4),
-    decode_head=dict(
-        type='DCAMAHead', in_channels=[16, 32, 64, 128],
-        num_blocks=[1, 1, 2, 1]))
-
-CONFIG_TEXT = f"""
-default_scope = 'mmseg'
-custom_imports = dict(imports=['dcama_mm'], allow_failed_imports=False)
-model = {TINY_MODEL!r}
-"""
-
-
-def build_tiny_model() -> nn.Module:
-    """A tiny DCAMA whose last bias puts its decision boundary mid-image.
-
-    With random weights the 2-class logits are nearly constant, so every
-    pixel would be background and mask comparisons would prove nothing: the
-    foreground bias is shifted so that about half of a typical query's
-    pixels are foreground.
-    """
-    torch.manual_seed(0)
-    model = MODELS.build(TINY_MODEL).eval()
-    rng = np.random.default_rng(1)
-    query = torch.from_numpy(make_image(rng, 48, 48)).permute(2, 0, 1)
-    support = torch.from_numpy(make_image(rng, 48, 48)).permute(2, 0, 1)
-    mask = torch.zeros(1, 1, NET_SIZE, NET_SIZE)
-    mask[..., 16:48, 16:48] = 1
-    pre = model.data_preprocessor
-    with torch.no_grad():
-        q = pre.normalize(F.interpolate(query[None].float(), NET_SIZE))
-        s = pre.normalize(F.interpolate(support[None].float(), NET_SIZE))
-        logits = model.predict_logits(q, s[:, None], mask)
-        diff = (logits[:, 1] - logits[:, 0]).median()
-        last_conv = model.decode_head.mixers[-1][-1]
-        last_conv.bias[1] -= diff
-    return model
-
-
-def make_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
-    """A BGR uint8 picture: smooth background and a bright blob."""
-    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
-    img = np.stack([
-        128 + 60 * np.sin(xx / 5 + rng.uniform(0, 6)),
-        128 + 60 * np.cos(yy / 7 + rng.uniform(0, 6)),
-        rng.uniform(0, 255, (h, w)),
-    ], axis=2)
-    cy, cx = rng.uniform(0.3, 0.7) * h, rng.uniform(0.3, 0.7) * w
-    blob = ((yy - cy)**2 + (xx - cx)**2) < (min(h, w) / 4)**2
-    img[blob] = (30, 200, 240)
-    return img.clip(0, 255).astype(np.uint8)
-
-
-def make_mask(h: int, w: int, value: int = 255) -> np.ndarray:
-    """A 0/``value`` mask with a centred rectangle."""
-    mask = np.zeros((h, w), np.uint8)
-    mask[h // 4:3 * h // 4, w // 5:4 * w // 5] = value
-    return mask
-
-
-def write_image(path: str, img_bgr: np.ndarray) -> str:
-    """Save a BGR array as a lossless PNG (through Pillow)."""
-    Image.fromarray(np.ascontiguousarray(img_bgr[..., ::-1])).save(path)
-    return path
-
-
-def write_episode_files(root: str, shots: int,
-                        query_sizes: Sequence[Tuple[int, int]],
-                        seed: int = 0) -> Tuple[List[str], List[str],
-                                                List[str]]:
-    """Write K supports (0/255 PNG masks) and queries as PNGs under root."""
-    rng = np.random.default_rng(seed)
-    support_imgs, support_masks, queries = [], [], []
-    for k in range(shots):
-        h, w = 40 + 7 * k, 56 - 3 * k
-        support_imgs.append(
-            write_image(osp.join(root, f'support{k}.png'),
-                        make_image(rng, h, w)))
-        mask_path = osp.join(root, f'support{k}_mask.png')
-        Image.fromarray(make_mask(h, w)).save(mask_path)
-        support_masks.append(mask_path)
-    for i, (h, w) in enumerate(query_sizes):
-        queries.append(
-            write_image(osp.join(root, f'query{i}.png'),
-                        make_image(rng, h, w)))
-    return support_imgs, support_masks, queries
-
-
-def reference_inputs(query: str, support_imgs: Sequence[str],
-                     support_masks: Sequence[str]
-                     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Network inputs computed independently of the inferencer.
-
-    Pillow bilinear resize of the RGB images (the reference DCAMA's
-    torchvision ``Resize``), normalisation with the config's mean/std,
-    nearest resize of the (>= 128) masks.
-    """
-    mean = torch.tensor(MEAN).view(3, 1, 1)
-    std = torch.tensor(STD).view(3, 1, 1)
-
-    def load(path: str) -> torch.Tensor:
-        img = Image.open(path).convert('RGB').resize((NET_SIZE, NET_SIZE),
-                                                     Image.BILINEAR)
-        arr = torch.from_numpy(np.asarray(img).copy()).permute(2, 0, 1)
-        return (arr.float() - mean) / std
-
-    def load_mask(path: str) -> torch.Tensor:
-        arr = torch.from_numpy((np.asarray(Image.open(path)) >= 128).astype(
-            np.float32))
-        return F.interpolate(arr[None, None], (NET_SIZE, NET_SIZE),
-                             mode='nearest')[0, 0]
-
-    return (load(query), torch.stack([load(p) for p in support_imgs]),
-            torch.stack([load_mask(p) for p in support_masks]))
-
-
-def to_original(logits: torch.Tensor,
-                query: str) -> Tuple[np.ndarray, np.ndarray]:
-    """Resize ``[2, h, w]`` logits (on any device) to the query's size;
-    argmax, softmax, as numpy arrays."""
-    ori_h, ori_w = np.asarray(Image.open(query)).shape[:2]
-    logits = F.interpolate(
-        logits[None].cpu(), (ori_h, ori_w), mode='bilinear',
-        align_corners=True)[0]
-    return (logits.argmax(dim=0).numpy().astype(np.uint8),
-            logits.softmax(dim=0)[1].numpy())
-
-
-def assert_masks_match(actual: np.ndarray, desired: np.ndarray,
-                       prob: np.ndarray, tie: float = 1e-4) -> None:
-    """Masks equal, except where the two classes tie within round-off.
-
-    Results computed along different float paths (another batch size, the
-    backbone over more images) differ by ~1e-6, which may flip the argmax of
-    a pixel whose foreground probability is 0.5 within that round-off.
-    """
-    differ = actual != desired
-    assert (np.abs(prob[differ] - 0.5) < tie).all(), (
-        f'{differ.sum()} pixels differ, not all at ties')
-    assert differ.mean() < 1e-3
-
-
-class LogCapture(logging.Handler):
-    """Collects the messages of mmengine's current logger."""
-
-    def __init__(self) -> None:
-        super().__init__(level=logging.DEBUG)
-        self.records: List[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def messages(self, level: int) -> List[str]:
-        return [r.getMessage() for r in self.records if r.levelno == level]
-
-
-@pytest.fixture
-def log_capture():
-    logger = MMLogger.get_current_instance()
-    handler = LogCapture()
-    logger.addHandler(handler)
-    yield handler
-    logger.removeHandler(handler)
-
-
-@pytest.fixture(scope='module')
-def tiny_model() -> nn.Module:
-    return build_tiny_model()
-
-
-@pytest.fixture(scope='module')
-def inferencer(tiny_model) -> FewShotInferencer:
-    return FewShotInferencer(tiny_model, device='cpu', img_size=NET_SIZE)
+from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, NET_SIZE,
+                                                TINY_MODEL,
+                                                assert_masks_match,
+                                                reference_inputs, to_original)
 
 
 @pytest.fixture(scope='module')
@@ -221,15 +39,6 @@ def device_inferencer(device_model, device) -> FewShotInferencer:
     """An inferencer of ``device_model`` on ``device``."""
     return FewShotInferencer(
         device_model, device=str(device), img_size=NET_SIZE)
-
-
-@pytest.fixture(scope='module')
-def episode_dir(tmp_path_factory) -> Tuple[str, list, list, list]:
-    root = str(tmp_path_factory.mktemp('episode'))
-    sizes = [(37, 53), (48, 96), (71, 41)]
-    support_imgs, support_masks, queries = write_episode_files(
-        root, shots=5, query_sizes=sizes)
-    return root, support_imgs, support_masks, queries
 
 
 @pytest.mark.parametrize('shots', [1, 5])
@@ -310,118 +119,6 @@ def test_reuse_gives_identical_results(device_inferencer, device,
         assert_masks_match(a['sem_seg'], c['sem_seg'], a['fg_prob'])
 
 
-def test_input_kinds_give_the_same_masks(inferencer, episode_dir, tmp_path):
-    root, support_imgs, support_masks, queries = episode_dir
-    expected = inferencer(
-        queries, support_imgs=support_imgs[:2],
-        support_masks=support_masks[:2])['predictions']
-
-    # arrays: BGR images, 0/1 uint8 and boolean masks
-    bgr = [np.asarray(Image.open(p))[..., ::-1].copy() for p in queries]
-    sup_bgr = [
-        np.asarray(Image.open(p))[..., ::-1].copy() for p in support_imgs[:2]
-    ]
-    sup_01 = [(np.asarray(Image.open(p)) > 0).astype(np.uint8)
-              for p in support_masks[:2]]
-    from_arrays = inferencer(
-        bgr, support_imgs=sup_bgr,
-        support_masks=[sup_01[0], sup_01[1].astype(bool)])
-    assert from_arrays['img_paths'] == [None] * len(queries)
-    for got, exp in zip(from_arrays['predictions'], expected):
-        np.testing.assert_array_equal(got, exp)
-    # the caller's arrays are left unchanged
-    np.testing.assert_array_equal(sup_01[0],
-                                  (np.asarray(Image.open(support_masks[0])) >
-                                   0).astype(np.uint8))
-
-    # a folder: its images sorted by name (supports and masks included)
-    folder = tmp_path / 'queries'
-    folder.mkdir()
-    for i, p in enumerate(queries):
-        Image.open(p).save(folder / f'q{i}.png')
-    (folder / 'notes.txt').write_text('not an image')
-    from_folder = inferencer(str(folder))
-    assert from_folder['img_paths'] == [
-        str(folder / f'q{i}.png') for i in range(len(queries))
-    ]
-    for got, exp in zip(from_folder['predictions'], expected):
-        np.testing.assert_array_equal(got, exp)
-
-    # a single path gives a single prediction
-    single = inferencer(queries[1])
-    np.testing.assert_array_equal(single['predictions'], expected[1])
-
-    # data samples (the supports given last were arrays: no paths)
-    samples = inferencer(queries[:2], return_datasamples=True)['predictions']
-    assert samples[0].support_img_paths == [None, None]
-    samples = inferencer(
-        queries[:2], support_imgs=support_imgs[:2],
-        support_masks=support_masks[:2],
-        return_datasamples=True)['predictions']
-    assert samples[0].pred_sem_seg.data.shape == (1, 37, 53)
-    assert samples[0].seg_logits.data.shape == (2, 37, 53)
-    assert samples[0].ori_shape == (37, 53)
-    assert samples[0].img_path == queries[0]
-    assert samples[0].support_img_paths == support_imgs[:2]
-    np.testing.assert_array_equal(
-        samples[1].pred_sem_seg.data[0].numpy(), expected[1])
-    np.testing.assert_allclose(
-        samples[1].fg_prob.data[0].numpy(),
-        samples[1].seg_logits.data.softmax(0)[1].numpy(),
-        atol=1e-6)
-
-
-def test_writes_masks_and_overlays_and_refuses_to_overwrite(
-        inferencer, episode_dir, tmp_path):
-    _, support_imgs, support_masks, queries = episode_dir
-    out = str(tmp_path / 'out')
-    result = inferencer(
-        queries[:2],
-        support_imgs=support_imgs[:2],
-        support_masks=support_masks[:2],
-        out_dir=out,
-        return_vis=True)
-    for query, mask, vis in zip(queries[:2], result['predictions'],
-                                result['visualization']):
-        name = osp.basename(query)  # results: <file name>.png / .jpg
-        saved = np.asarray(Image.open(osp.join(out, 'pred', name + '.png')))
-        np.testing.assert_array_equal(saved, mask * 255)
-        overlay = np.asarray(Image.open(osp.join(out, 'vis', name + '.jpg')))
-        h, w = mask.shape
-        # the query at full size with the supports in a panel on the right
-        assert overlay.shape[0] == h and overlay.shape[1] > w
-        assert vis.shape == overlay.shape
-        query_bgr = np.asarray(Image.open(query))[..., ::-1]
-        fg = mask.astype(bool)
-        # the background of the query is untouched, the foreground tinted
-        np.testing.assert_array_equal(vis[:, :w][~fg], query_bgr[~fg])
-        assert np.abs(vis[:, :w][fg].astype(int) -
-                      query_bgr[fg].astype(int)).mean() > 10
-
-    pred_file = osp.join(out, 'pred', 'query0.png.png')
-    before = osp.getmtime(pred_file)
-    with pytest.raises(FileExistsError, match='query0.png.png'):
-        inferencer(queries[:2], out_dir=out)
-    assert osp.getmtime(pred_file) == before
-    # a new query into the same folder is fine, and force overwrites
-    inferencer(queries[2:3], out_dir=out)
-    assert osp.isfile(osp.join(out, 'pred', 'query2.png.png'))
-    inferencer(queries[:2], out_dir=out, force=True)
-
-    # two queries with the same file name (two folders) are refused before
-    # any work, naming both
-    twin_dir = tmp_path / 'twin'
-    twin_dir.mkdir()
-    twin = write_image(
-        str(twin_dir / 'query0.png'),
-        np.asarray(Image.open(queries[1]))[..., ::-1])
-    out2 = str(tmp_path / 'out2')
-    with pytest.raises(ValueError,
-                       match=r"query0.png' and .*twin/query0.png'.*same file"):
-        inferencer([queries[0], twin], out_dir=out2, img_out_dir='')
-    assert not osp.exists(out2)
-
-
 def test_built_from_config_and_checkpoint(tiny_model, episode_dir, tmp_path):
     _, support_imgs, support_masks, queries = episode_dir
     cfg_file = tmp_path / 'tiny_dcama.py'
@@ -468,86 +165,6 @@ def test_network_size_from_config_else_384(tiny_model):
         tiny_model, device='cpu', img_size=(32, 48)).img_size == (32, 48)
     with pytest.raises(ValueError, match='img_size'):
         FewShotInferencer(tiny_model, device='cpu', img_size=(0, 48))
-
-
-# ----------------------------------------------------------------------
-# bad input
-# ----------------------------------------------------------------------
-def test_support_without_mask(inferencer, episode_dir):
-    _, support_imgs, support_masks, queries = episode_dir
-    with pytest.raises(ValueError, match='support1.png.*no mask'):
-        inferencer(queries[0], support_imgs=support_imgs[:2],
-                   support_masks=support_masks[:1])
-    with pytest.raises(ValueError, match='support1_mask.png.*no support'):
-        inferencer(queries[0], support_imgs=support_imgs[:1],
-                   support_masks=support_masks[:2])
-    with pytest.raises(ValueError, match='K >= 1'):
-        inferencer(queries[0], support_imgs=[], support_masks=[])
-    with pytest.raises(ValueError, match='both support_imgs'):
-        inferencer(queries[0], support_imgs=support_imgs[:1])
-
-
-def test_support_mask_of_another_size(inferencer, episode_dir, tmp_path):
-    _, support_imgs, _, queries = episode_dir
-    bad_mask = str(tmp_path / 'small_mask.png')
-    Image.fromarray(make_mask(20, 20)).save(bad_mask)
-    with pytest.raises(ValueError,
-                       match=r'small_mask.png.*20x20.*support0.png.*40x56'):
-        inferencer(queries[0], support_imgs=support_imgs[:1],
-                   support_masks=[bad_mask])
-
-
-def test_unreadable_files(inferencer, episode_dir, tmp_path, log_capture):
-    _, support_imgs, support_masks, queries = episode_dir
-    broken = tmp_path / 'broken.jpg'
-    broken.write_bytes(b'this is not a JPEG')
-    with pytest.raises(ValueError, match='broken.jpg'):
-        inferencer(queries[0], support_imgs=[str(broken)],
-                   support_masks=support_masks[:1])
-    with pytest.raises(ValueError, match='broken.jpg'):
-        inferencer(queries[0], support_imgs=support_imgs[:1],
-                   support_masks=[str(broken)])
-    with pytest.raises(FileNotFoundError, match='missing.png'):
-        inferencer(queries[0], support_imgs=[str(tmp_path / 'missing.png')],
-                   support_masks=support_masks[:1])
-
-    # a broken query is reported and skipped, the others are processed
-    out = str(tmp_path / 'out')
-    result = inferencer(
-        [queries[0], str(broken), queries[1]],
-        support_imgs=support_imgs[:1],
-        support_masks=support_masks[:1],
-        batch_size=2,
-        out_dir=out)
-    assert result['failed'] == [str(broken)]
-    assert result['predictions'][1] is None
-    assert result['predictions'][0].shape == (37, 53)
-    assert result['predictions'][2].shape == (48, 96)
-    assert any('broken.jpg' in m for m in log_capture.messages(logging.ERROR))
-    assert osp.isfile(osp.join(out, 'pred', 'query1.png.png'))
-    assert not osp.exists(osp.join(out, 'pred', 'broken.jpg.png'))
-
-
-def test_bad_queries(inferencer, episode_dir, tmp_path):
-    _, support_imgs, support_masks, queries = episode_dir
-    inferencer.set_supports(support_imgs[:1], support_masks[:1])
-    empty_dir = tmp_path / 'empty'
-    empty_dir.mkdir()
-    (empty_dir / 'readme.txt').write_text('no images here')
-    with pytest.raises(ValueError, match='empty.*holds no image'):
-        inferencer(str(empty_dir))
-    with pytest.raises(FileNotFoundError, match='nowhere.jpg'):
-        inferencer([queries[0], str(tmp_path / 'nowhere.jpg')])
-    with pytest.raises(ValueError, match='uint8'):
-        inferencer(np.zeros((8, 8, 3), np.float32))
-    with pytest.raises(ValueError, match='batch_size'):
-        inferencer(queries[0], batch_size=0)
-
-
-def test_no_support_set(tiny_model, episode_dir):
-    fresh = FewShotInferencer(tiny_model, img_size=NET_SIZE)
-    with pytest.raises(ValueError, match='No support set'):
-        fresh(episode_dir[3][0])
 
 
 # ----------------------------------------------------------------------
@@ -654,3 +271,20 @@ def test_a_transform_added_to_the_test_pipeline_is_applied(
     exp_prob = expected.seg_logits.data.softmax(0)[1].numpy()
     np.testing.assert_allclose(results['inverted']['fg_prob'], exp_prob,
                                atol=1e-5)
+
+
+def test_the_split_module_keeps_its_names():
+    """What dcama_mm.apis.few_shot_inferencer offered before it was split
+    into one_way, query_loop and inferencer_blocks is still there."""
+    from dcama_mm.apis import few_shot_inferencer, init_model
+    from dcama_mm.apis.support_set import load_support_set
+    names = ('FewShotInferencer', 'ImageType', 'InferenceResults',
+             'InputsType', 'LabelsType', 'NWayInferenceMixin', 'Query',
+             'SupportSet', 'SupportSpec', 'build_drawing_visualizer',
+             'check_amp', 'collect_queries', 'config_of', 'init_model',
+             'is_single', 'load_support_set', 'query_batches',
+             'resize_option', 'set_amp', 'split_test_pipeline')
+    assert [n for n in names if not hasattr(few_shot_inferencer, n)] == []
+    assert few_shot_inferencer.init_model is init_model
+    assert few_shot_inferencer.load_support_set is load_support_set
+    assert few_shot_inferencer.FewShotInferencer is FewShotInferencer

@@ -9,11 +9,10 @@ from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
 from dcama_mm.apis.n_way import label_map
-from tests.test_apis.test_few_shot_inferencer import (NET_SIZE, episode_dir,
-                                                      tiny_model)
+from tests.test_apis.inferencer_helpers import NET_SIZE
 from tests.test_tools.test_infer import infer_tool, load_tool, setup
 
-__all__ = ['episode_dir', 'tiny_model', 'infer_tool', 'load_tool', 'setup']
+__all__ = ['infer_tool', 'load_tool', 'setup']
 
 
 def _inverted_masks(tmp_path, masks):

@@ -7,16 +7,13 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
-from tests.test_apis.test_few_shot_inferencer import (CONFIG_TEXT,
-                                                      build_tiny_model,
-                                                      log_capture,
-                                                      make_image, make_mask,
-                                                      write_image)
+from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, build_tiny_model,
+                                                make_image, make_mask,
+                                                write_image)
 from tests.test_tools.test_infer import load_tool
-
-__all__ = ['log_capture']
 
 
 @pytest.fixture(scope='module')
@@ -30,7 +27,6 @@ def episode(tmp_path_factory):
     rng = np.random.default_rng(4)
     support = write_image(str(root / 'support.png'), make_image(rng, 40, 56))
     mask = str(root / 'mask.png')
-    from PIL import Image
     Image.fromarray(make_mask(40, 56)).save(mask)
     query = write_image(str(root / 'query.png'), make_image(rng, 37, 53))
     return root, support, mask, query
@@ -77,3 +73,27 @@ def test_cli_refuses_a_small_img_size(episode, tiny_model, log_capture):
     assert any('--img-size 16' in m and 'largest stride, 32' in m
                for m in errors), errors
     assert not osp.exists(osp.join(out, 'pred'))
+
+
+def test_the_size_is_refused_before_the_checkpoint_is_read(tmp_path,
+                                                           log_capture):
+    """A too-small img_size is refused before the model is built and its
+    checkpoint read: with a checkpoint that is not one (a text file) the
+    error is the network size's, from the API and from tools/infer.py."""
+    cfg = tmp_path / 'tiny.py'
+    cfg.write_text(CONFIG_TEXT)
+    ckpt = tmp_path / 'not_a_checkpoint.pth'
+    ckpt.write_text('this is not a checkpoint')
+    with pytest.raises(ValueError, match='largest stride, 32') as info:
+        FewShotInferencer(str(cfg), str(ckpt), device='cpu', img_size=16)
+    assert 'img_size=16' in str(info.value)
+    tool = load_tool('tools/infer.py')
+    query = write_image(str(tmp_path / 'query.png'),
+                        make_image(np.random.default_rng(0), 37, 53))
+    mask = str(tmp_path / 'mask.png')
+    Image.fromarray(make_mask(37, 53)).save(mask)
+    assert tool.main([str(cfg), str(ckpt), '--support', f'{query}:{mask}',
+                      '--query', query, '--out', str(tmp_path / 'out'),
+                      '--img-size', '16', '--device', 'cpu']) == 2
+    errors = log_capture.messages(logging.ERROR)
+    assert len(errors) == 1 and '--img-size 16' in errors[0], errors

@@ -10,14 +10,10 @@ from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
 from dcama_mm.datasets.transforms.binary_mask import to_binary_mask
-from tests.test_apis.test_few_shot_inferencer import (NET_SIZE,
-                                                      build_tiny_model,
-                                                      log_capture,
-                                                      make_image, make_mask,
-                                                      write_image)
+from tests.test_apis.inferencer_helpers import (NET_SIZE, build_tiny_model,
+                                                make_image, make_mask,
+                                                write_image)
 from tests.test_tools.test_infer import load_tool
-
-__all__ = ['log_capture']
 
 H, W = 40, 56
 #: VOC's palette for the indices used here (0 black, 12 dog, 15 person,
@@ -273,7 +269,7 @@ def test_empty_supports_are_refused_naming_the_file(inferencer, files):
 def cli(tmp_path_factory):
     import torch
     root = tmp_path_factory.mktemp('labels_cli')
-    from tests.test_apis.test_few_shot_inferencer import CONFIG_TEXT
+    from tests.test_apis.inferencer_helpers import CONFIG_TEXT
     cfg = str(root / 'tiny.py')
     with open(cfg, 'w') as f:
         f.write(CONFIG_TEXT)

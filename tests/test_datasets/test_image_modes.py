@@ -151,10 +151,9 @@ def test_corrupt_files_are_still_refused(tmp_path):
 def test_inference_reads_16_bit_queries_and_supports_alike(tmp_path):
     """The inferencer (the test pipeline's LoadEpisode) gives the same
     masks for 8-bit files and their 16-bit copies."""
-    from tests.test_apis.test_few_shot_inferencer import (NET_SIZE,
-                                                          build_tiny_model,
-                                                          make_image,
-                                                          make_mask)
+    from tests.test_apis.inferencer_helpers import (NET_SIZE,
+                                                    build_tiny_model,
+                                                    make_image, make_mask)
     from dcama_mm.apis import FewShotInferencer
     rng = np.random.default_rng(2)
     files = {}

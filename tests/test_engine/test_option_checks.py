@@ -20,7 +20,6 @@ from dcama_mm.engine import launch
 from mmseg.registry import (DATA_SAMPLERS, DATASETS, HOOKS, METRICS, MODELS,
                             OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS,
                             VISUALIZERS)
-from tests.test_apis.test_few_shot_inferencer import log_capture
 from tests.test_tools.tiny_project import (REPO_ROOT, TEST_EPISODES,
                                            make_tiny_data, write_tiny_config)
 
@@ -29,7 +28,6 @@ SWIN_FOLD0 = osp.join(CONFIGS, 'dcama_swinb_coco_fold0.py')
 SWIN_FOLD0_5SHOT = osp.join(CONFIGS, 'dcama_swinb_coco_fold0_5shot.py')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
-__all__ = ['log_capture']  # the fixture, re-used from the API tests
 #: dcama_mm.utils.checks.UnknownOptionError is both
 OPTION_ERROR = (TypeError, ValueError)
 

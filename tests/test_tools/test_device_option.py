@@ -22,9 +22,9 @@ ADVICE = ('Use --device cpu, or leave --device out (cuda if available, '
 def test_infer_device_cuda_without_gpu(tmp_path, capsys):
     """tools/infer.py with a real tiny checkpoint: exit 2 and the reason
     before the model is built; nothing written."""
-    from tests.test_apis.test_few_shot_inferencer import (CONFIG_TEXT,
-                                                          build_tiny_model,
-                                                          write_episode_files)
+    from tests.test_apis.inferencer_helpers import (CONFIG_TEXT,
+                                                    build_tiny_model,
+                                                    write_episode_files)
     cfg_file = tmp_path / 'tiny.py'
     cfg_file.write_text(CONFIG_TEXT)
     ckpt = str(tmp_path / 'tiny.pth')

@@ -12,14 +12,11 @@ import torch
 from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
-from tests.test_apis.test_few_shot_inferencer import (CONFIG_TEXT, NET_SIZE,
-                                                      build_tiny_model,
-                                                      log_capture,
-                                                      write_episode_files)
+from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, NET_SIZE,
+                                                build_tiny_model,
+                                                write_episode_files)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-__all__ = ['log_capture']  # the fixture, re-used from the API tests
 
 
 def load_tool(relpath: str) -> ModuleType:

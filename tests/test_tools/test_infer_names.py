@@ -12,14 +12,10 @@ from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
 from dcama_mm.apis.inference_inputs import result_names
-from tests.test_apis.test_few_shot_inferencer import (CONFIG_TEXT, NET_SIZE,
-                                                      build_tiny_model,
-                                                      log_capture,
-                                                      make_image,
-                                                      write_episode_files)
+from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, NET_SIZE,
+                                                build_tiny_model, make_image,
+                                                write_episode_files)
 from tests.test_tools.test_infer import load_tool
-
-__all__ = ['log_capture']
 
 #: The report's folder: three queries whose stems collide.
 QUERIES = {'a.jpg': (30, 41), 'a_1.jpg': (52, 33), 'a.png': (45, 60)}

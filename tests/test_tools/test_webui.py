@@ -16,11 +16,10 @@ from PIL import Image
 from dcama_mm.apis.few_shot_inferencer import FewShotInferencer
 from dcama_mm.apis.webui import segment
 from dcama_mm.apis.webui_examples import make_examples
-from tests.test_apis.test_few_shot_inferencer import (NET_SIZE,
-                                                      build_tiny_model,
-                                                      make_image, make_mask,
-                                                      write_episode_files,
-                                                      write_image)
+from tests.test_apis.inferencer_helpers import (NET_SIZE, build_tiny_model,
+                                                make_image, make_mask,
+                                                write_episode_files,
+                                                write_image)
 from tests.test_tools.test_infer import load_tool
 
 CHROMIUM = '/usr/bin/chromium'
