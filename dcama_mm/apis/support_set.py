@@ -17,15 +17,12 @@ from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
 
 from ..datasets.transforms import LoadEpisode, ResizeEpisode
-from ..datasets.transforms.resize_episode import as_size_pair
+from ..datasets.transforms.resize_episode import (BACKBONE_STRIDE,
+                                                  as_size_pair,
+                                                  network_size_problem)
 from ..structures import EncodedSupports
 from .inference_inputs import ImageType, as_list, name_of
 
-
-#: The largest stride of the backbones (ResNet's and Swin's last stage): a
-#: network size below it leaves the deepest features no room, and the
-#: masks come out empty. Larger sizes need not be multiples of it.
-BACKBONE_STRIDE = 32
 
 #: The test pipeline of a model without a config (the configs' default).
 DEFAULT_PIPELINE = (dict(type='LoadEpisode'),
@@ -96,16 +93,15 @@ def check_network_size(given: Union[int, Sequence[int]],
         ValueError: Naming ``img_size`` and ``--img-size``, the stride and
             the config's size.
     """
-    if min(size) >= BACKBONE_STRIDE:
+    problem = network_size_problem(size)
+    if problem is None:
         return
     cli = ' '.join(str(v) for v in ((given, ) if isinstance(given, int)
                                     else given))
     raise ValueError(
         f'The network size img_size={given!r} (tools/infer.py: --img-size '
-        f'{cli}) is {size[0]}x{size[1]} (h x w): each side must be at least '
-        f"the backbone's largest stride, {BACKBONE_STRIDE}, or the deepest "
-        'features have no room and the masks come out empty. The '
-        f"config's size is {config_scale[1]}x{config_scale[0]} (h x w); "
+        f"{cli}) is {problem} The config's size is "
+        f'{config_scale[1]}x{config_scale[0]} (h x w); '
         'leave the option out to use it, or give a larger size (it need '
         f'not be a multiple of {BACKBONE_STRIDE}).')
 
