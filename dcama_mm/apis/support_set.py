@@ -20,6 +20,7 @@ from ..datasets.transforms import LoadEpisode, ResizeEpisode
 from ..datasets.transforms.resize_episode import (BACKBONE_STRIDE,
                                                   as_size_pair,
                                                   network_size_problem)
+from ..engine.pipeline_checks import check_resize_scales
 from ..structures import EncodedSupports
 from .inference_inputs import ImageType, as_list, name_of
 
@@ -48,8 +49,9 @@ def split_test_pipeline(
         after it, and the ``ResizeEpisode`` steps.
 
     Raises:
-        ValueError: Not one ``LoadEpisode`` step, a bad ``img_size``, or
-            ``img_size`` without a ``ResizeEpisode`` step.
+        ValueError: Not one ``LoadEpisode`` step, a bad ``img_size``,
+            ``img_size`` without a ``ResizeEpisode`` step, or (without
+            ``img_size``) a pipeline scale below the backbone's stride.
     """
     try:
         pipeline = cfg.test_dataloader.dataset.pipeline
@@ -65,7 +67,12 @@ def split_test_pipeline(
             '(test_dataloader.dataset.pipeline) with one LoadEpisode step, '
             f'got {[type(t).__name__ for t in transforms]}.')
     resizes = [t for t in transforms if isinstance(t, ResizeEpisode)]
-    if img_size is not None:
+    if img_size is None:  # the config's own size: it must work too
+        check_resize_scales(
+            pipeline, 'test_dataloader.dataset.pipeline',
+            getattr(cfg, 'filename', None),
+            also=', or pass img_size=384 (tools/infer.py: --img-size 384)')
+    else:
         size = as_size_pair(img_size, 'img_size', '(h, w)')
         if not resizes:
             raise ValueError('img_size was given but the test pipeline has '

@@ -10,7 +10,7 @@ and the option, with the wording of the inferencer's ``img_size`` check
 (:func:`~dcama_mm.datasets.transforms.resize_episode.network_size_problem`).
 """
 import inspect
-from typing import Any, Iterator, Sequence, Tuple
+from typing import Any, Optional, Sequence
 
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
@@ -36,33 +36,51 @@ def _is_resize(step: Any) -> bool:
                                                      ResizeEpisode)
 
 
-def iter_resize_scales(cfg: Config, loaders: Sequence[str]
-                       ) -> Iterator[Tuple[Any, str, str]]:
-    """Yield ``(scale, option, cfg_option)`` of every ``ResizeEpisode``
-    step in the pipelines of ``loaders``' datasets (wrapped ones too).
+def check_resize_scales(pipeline: Any,
+                        option: str,
+                        source: Optional[str],
+                        also: str = '') -> None:
+    """Refuse a ``ResizeEpisode`` step of ``pipeline`` whose scale has a
+    side below the backbone's largest stride.
 
-    ``option`` reads ``test_dataloader.dataset.pipeline[1].scale``;
-    ``cfg_option`` is the same key as ``--cfg-options`` writes it
-    (``test_dataloader.dataset.pipeline.1.scale``). A step without a
-    ``scale`` has ResizeEpisode's default, which is fine.
+    Args:
+        pipeline: A pipeline config (a list of step dicts); anything else
+            is left to the build.
+        option (str): Its option path, e.g.
+            ``'test_dataloader.dataset.pipeline'``.
+        source (str, optional): The config file, for the message.
+        also (str): Another way out, appended to the advice, e.g.
+            ``', or pass img_size=384'``. Defaults to ''.
+
+    Raises:
+        ValueError: A scale that is not a size (naming the option), or one
+            with a side below the stride, naming the config file, the
+            option (as in the file and as ``--cfg-options`` writes it) and
+            what to give instead.
     """
-    for loader in loaders:
-        loader_cfg = cfg.get(loader)
-        if not isinstance(loader_cfg, dict):
+    if not isinstance(pipeline, (list, tuple)):
+        return
+    for i, step in enumerate(pipeline):
+        if not (_is_resize(step) and 'scale' in step):
+            continue  # ResizeEpisode's default scale is fine
+        scale, name = step['scale'], f'{option}[{i}].scale'
+        width, height = as_size_pair(scale, name, '(width, height)')
+        problem = network_size_problem((height, width))
+        if problem is None:
             continue
-        for ds_cfg, name in _iter_datasets(loader_cfg.get('dataset'),
-                                           f'{loader}.dataset'):
-            pipeline = ds_cfg.get('pipeline')
-            if not isinstance(pipeline, (list, tuple)):
-                continue
-            for i, step in enumerate(pipeline):
-                if _is_resize(step) and 'scale' in step:
-                    yield (step['scale'], f'{name}.pipeline[{i}].scale',
-                           f'{name}.pipeline.{i}.scale')
+        shipped = f'({SHIPPED_SCALE[0]}, {SHIPPED_SCALE[1]})'
+        raise ValueError(
+            f'config {source or "(no file)"}: {name}={scale!r} makes the '
+            f'network size {problem} Give a scale of at least 32 per side; '
+            f'the shipped configs use {shipped}, a multiple of 32 (in the '
+            f'config file, or --cfg-options {option}.{i}.scale="{shipped}")'
+            f'{also}.')
 
 
 def check_pipeline_sizes(cfg: Config, loaders: Sequence[str]) -> None:
-    """Refuse a ``ResizeEpisode`` scale the backbone cannot work at.
+    """Refuse a ``ResizeEpisode`` scale the backbone cannot work at in the
+    pipelines of ``loaders``' datasets (wrapped ones too), with
+    :func:`check_resize_scales`.
 
     Args:
         cfg (Config): The full config, after ``--cfg-options`` are merged.
@@ -70,19 +88,13 @@ def check_pipeline_sizes(cfg: Config, loaders: Sequence[str]) -> None:
             ``('test_dataloader', )``.
 
     Raises:
-        ValueError: A scale that is not a size (naming the option), or one
-            with a side below the backbone's largest stride, naming the
-            config file, the option, and what to give instead.
+        ValueError: See :func:`check_resize_scales`.
     """
-    source = cfg.filename or 'the config'
-    for scale, option, cfg_option in iter_resize_scales(cfg, loaders):
-        width, height = as_size_pair(scale, option, '(width, height)')
-        problem = network_size_problem((height, width))
-        if problem is None:
+    for loader in loaders:
+        loader_cfg = cfg.get(loader)
+        if not isinstance(loader_cfg, dict):
             continue
-        shipped = f'"({SHIPPED_SCALE[0]}, {SHIPPED_SCALE[1]})"'
-        raise ValueError(
-            f'config {source}: {option}={scale!r} makes the network size '
-            f'{problem} Give a scale of at least 32 per side; the shipped '
-            f'configs use {shipped[1:-1]}, a multiple of 32 (in the config '
-            f'file, or --cfg-options {cfg_option}={shipped}).')
+        for ds_cfg, name in _iter_datasets(loader_cfg.get('dataset'),
+                                           f'{loader}.dataset'):
+            check_resize_scales(ds_cfg.get('pipeline'), f'{name}.pipeline',
+                                cfg.filename)

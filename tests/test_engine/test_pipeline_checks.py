@@ -24,6 +24,16 @@ def tiny(tmp_path_factory):
     return root, config
 
 
+@pytest.fixture(scope='module')
+def checkpoint(tiny):
+    """A checkpoint that fits the tiny model (random weights)."""
+    from dcama_mm.apis import init_model
+    root, config = tiny
+    path = str(root / 'tiny.pth')
+    torch.save(dict(state_dict=init_model(config).state_dict()), path)
+    return path
+
+
 def _small_config(tiny, name, scale):
     """The tiny config with ``scale`` as its test pipeline's own."""
     root, config = tiny
@@ -46,13 +56,11 @@ def _expected(path, option, shown, size):
             'the masks come out empty.')
 
 
-def test_test_tool_refuses_a_small_scale_before_any_episode(tiny):
+def test_test_tool_refuses_a_small_scale_before_any_episode(tiny,
+                                                            checkpoint):
+    # the checkpoint fits: before the check, the test ran to the end
     root, _ = tiny
     config = _small_config(tiny, 'small16', (16, 16))
-    from dcama_mm.apis import init_model
-    # a checkpoint that fits: on main the test ran, with all-zero masks
-    checkpoint = str(root / 'tiny.pth')
-    torch.save(dict(state_dict=init_model(config).state_dict()), checkpoint)
     proc = run(['python', osp.join(TOOLS, 'test.py'), config, checkpoint,
                 '--work-dir', str(root / 'wd16')], cwd=str(root),
                check=False)
@@ -117,3 +125,38 @@ def test_a_scale_of_64_is_accepted_and_runs(tiny):
     assert metrics['num_episodes'] == TEST_EPISODES
     resize = runner.test_dataloader.dataset.pipeline.transforms[1]
     assert resize.scale == (64, 64)
+
+
+def test_inferencer_refuses_the_config_scale_without_img_size(
+        tiny, checkpoint):
+    """FewShotInferencer (tools/infer.py) on a config whose own test scale
+    is 16x16 gave all-zero masks; now refused, with img_size as a way out,
+    which still works."""
+    import numpy as np
+    from PIL import Image
+    from dcama_mm.apis import FewShotInferencer
+    root, _ = tiny
+    config = _small_config(tiny, 'infer16', (16, 16))
+    with pytest.raises(ValueError) as info:
+        FewShotInferencer(config, device='cpu')
+    message = str(info.value)
+    assert message.startswith(_expected(
+        config, 'test_dataloader.dataset.pipeline[1].scale', '(16, 16)',
+        '16x16'))
+    assert message.endswith(', or pass img_size=384 (tools/infer.py: '
+                            '--img-size 384).')
+    assert FewShotInferencer(config, device='cpu',
+                             img_size=64).img_size == (64, 64)
+    # tools/infer.py: exit status 2, that message, nothing written
+    image = str(root / 'image.png')
+    mask = str(root / 'mask.png')
+    Image.fromarray(np.full((40, 50, 3), 128, np.uint8)).save(image)
+    Image.fromarray(np.eye(40, 50, dtype=np.uint8)).save(mask)
+    out = str(root / 'infer_out')
+    proc = run(['python', osp.join(TOOLS, 'infer.py'), config, checkpoint,
+                '--support', f'{image}:{mask}', '--query', image, '--out',
+                out, '--device', 'cpu'], cwd=str(root), check=False)
+    assert proc.returncode == 2, proc.stdout
+    assert 'pipeline[1].scale=(16, 16) makes the network size 16x16' in \
+        proc.stdout
+    assert not osp.exists(osp.join(out, 'pred'))
