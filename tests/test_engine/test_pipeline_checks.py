@@ -7,21 +7,13 @@ import pytest
 import torch
 
 from dcama_mm.engine import launch
-from tests.test_engine.test_option_checks import tool_config
-from tests.test_tools.tiny_project import (TEST_EPISODES, TOOLS,
-                                           make_tiny_data, run,
-                                           write_tiny_config)
+from tests.test_engine.test_option_checks import tiny, tool_config
+from tests.test_tools.tiny_project import TEST_EPISODES, TOOLS, run
+
+__all__ = ['tiny']  # the tiny project fixture of the option checks
 
 #: The tiny config's test pipeline step that resizes.
 TEST_RESIZE = 'test_dataloader.dataset.pipeline.1.scale'
-
-
-@pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
-    root = tmp_path_factory.mktemp('pipeline_checks')
-    data_root = make_tiny_data(str(root))
-    config = write_tiny_config(str(root / 'tiny.py'), data_root)
-    return root, config
 
 
 @pytest.fixture(scope='module')
