@@ -31,6 +31,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from torch import Tensor
 
+from ..datasets.transforms.resize_episode import BACKBONE_STRIDE
 from ..models.utils.fast_paths import set_fast_paths
 from ..structures import EncodedSupports
 from ..utils.output_files import (check_output_folder, existing_files,
@@ -39,7 +40,7 @@ from ..utils.output_files import (check_output_folder, existing_files,
 #: The ONNX opset the graphs are written with.
 OPSET = 17
 #: Multiple the network size must be (the backbones' largest stride).
-SIZE_MULTIPLE = 32
+SIZE_MULTIPLE = BACKBONE_STRIDE
 SUPPORT_GRAPH = 'support_encoder.onnx'
 QUERY_GRAPH = 'query_segmentor.onnx'
 META_FILE = 'deploy.json'
