@@ -17,7 +17,8 @@ from mmengine.registry import init_default_scope
 
 from mmseg.registry import TRANSFORMS
 from ..datasets.transforms import ResizeEpisode
-from ..datasets.transforms.resize_episode import (as_size_pair,
+from ..datasets.transforms.resize_episode import (BACKBONE_STRIDE,
+                                                  as_size_pair,
                                                   network_size_problem)
 from .config_checks import _iter_datasets
 
@@ -71,8 +72,9 @@ def check_resize_scales(pipeline: Any,
         shipped = f'({SHIPPED_SCALE[0]}, {SHIPPED_SCALE[1]})'
         raise ValueError(
             f'config {source or "(no file)"}: {name}={scale!r} makes the '
-            f'network size {problem} Give a scale of at least 32 per side; '
-            f'the shipped configs use {shipped}, a multiple of 32 (in the '
+            f'network size {problem} Give a scale of at least '
+            f'{BACKBONE_STRIDE} per side; the shipped configs use '
+            f'{shipped}, a multiple of {BACKBONE_STRIDE} (in the '
             f'config file, or --cfg-options {option}.{i}.scale="{shipped}")'
             f'{also}.')
 
