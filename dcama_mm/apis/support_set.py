@@ -17,15 +17,13 @@ from mmseg.registry import TRANSFORMS
 from mmseg.structures import SegDataSample
 
 from ..datasets.transforms import LoadEpisode, ResizeEpisode
-from ..datasets.transforms.resize_episode import as_size_pair
+from ..datasets.transforms.resize_episode import (BACKBONE_STRIDE,
+                                                  as_size_pair,
+                                                  network_size_problem)
+from ..engine.pipeline_checks import check_resize_scales
 from ..structures import EncodedSupports
 from .inference_inputs import ImageType, as_list, name_of
 
-
-#: The largest stride of the backbones (ResNet's and Swin's last stage): a
-#: network size below it leaves the deepest features no room, and the
-#: masks come out empty. Larger sizes need not be multiples of it.
-BACKBONE_STRIDE = 32
 
 #: The test pipeline of a model without a config (the configs' default).
 DEFAULT_PIPELINE = (dict(type='LoadEpisode'),
@@ -51,8 +49,9 @@ def split_test_pipeline(
         after it, and the ``ResizeEpisode`` steps.
 
     Raises:
-        ValueError: Not one ``LoadEpisode`` step, a bad ``img_size``, or
-            ``img_size`` without a ``ResizeEpisode`` step.
+        ValueError: Not one ``LoadEpisode`` step, a bad ``img_size``,
+            ``img_size`` without a ``ResizeEpisode`` step, or (without
+            ``img_size``) a pipeline scale below the backbone's stride.
     """
     try:
         pipeline = cfg.test_dataloader.dataset.pipeline
@@ -68,7 +67,12 @@ def split_test_pipeline(
             '(test_dataloader.dataset.pipeline) with one LoadEpisode step, '
             f'got {[type(t).__name__ for t in transforms]}.')
     resizes = [t for t in transforms if isinstance(t, ResizeEpisode)]
-    if img_size is not None:
+    if img_size is None:  # the config's own size: it must work too
+        check_resize_scales(
+            pipeline, 'test_dataloader.dataset.pipeline',
+            getattr(cfg, 'filename', None),
+            also=', or pass img_size=384 (tools/infer.py: --img-size 384)')
+    else:
         size = as_size_pair(img_size, 'img_size', '(h, w)')
         if not resizes:
             raise ValueError('img_size was given but the test pipeline has '
@@ -96,16 +100,15 @@ def check_network_size(given: Union[int, Sequence[int]],
         ValueError: Naming ``img_size`` and ``--img-size``, the stride and
             the config's size.
     """
-    if min(size) >= BACKBONE_STRIDE:
+    problem = network_size_problem(size)
+    if problem is None:
         return
     cli = ' '.join(str(v) for v in ((given, ) if isinstance(given, int)
                                     else given))
     raise ValueError(
         f'The network size img_size={given!r} (tools/infer.py: --img-size '
-        f'{cli}) is {size[0]}x{size[1]} (h x w): each side must be at least '
-        f"the backbone's largest stride, {BACKBONE_STRIDE}, or the deepest "
-        'features have no room and the masks come out empty. The '
-        f"config's size is {config_scale[1]}x{config_scale[0]} (h x w); "
+        f"{cli}) is {problem} The config's size is "
+        f'{config_scale[1]}x{config_scale[0]} (h x w); '
         'leave the option out to use it, or give a larger size (it need '
         f'not be a multiple of {BACKBONE_STRIDE}).')
 

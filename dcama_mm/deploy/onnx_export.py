@@ -31,6 +31,7 @@ import torch.nn as nn
 from mmengine.logging import print_log
 from torch import Tensor
 
+from ..datasets.transforms.resize_episode import BACKBONE_STRIDE
 from ..models.utils.fast_paths import set_fast_paths
 from ..structures import EncodedSupports
 from ..utils.output_files import (check_output_folder, existing_files,
@@ -39,7 +40,7 @@ from ..utils.output_files import (check_output_folder, existing_files,
 #: The ONNX opset the graphs are written with.
 OPSET = 17
 #: Multiple the network size must be (the backbones' largest stride).
-SIZE_MULTIPLE = 32
+SIZE_MULTIPLE = BACKBONE_STRIDE
 SUPPORT_GRAPH = 'support_encoder.onnx'
 QUERY_GRAPH = 'query_segmentor.onnx'
 META_FILE = 'deploy.json'
@@ -178,35 +179,48 @@ def check_export_size(size: Sequence[int]) -> Tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def check_export_dir(out_dir: str, force: bool = False) -> None:
+def check_export_dir(out_dir: str,
+                     force: bool = False,
+                     folder_option: str = 'OUT_DIR',
+                     force_option: str = '--force') -> None:
     """Refuse an export folder that would lose an earlier export.
 
-    Called by ``tools/deployment/pytorch2onnx.py`` before the model is
-    built.
+    :func:`export_onnx` calls it before any work (naming ``out_dir`` and
+    ``force=True``); ``tools/deployment/pytorch2onnx.py`` calls it before
+    the model is built (naming ``OUT_DIR`` and ``--force``).
 
     Args:
         out_dir (str): The export folder.
         force (bool): Allow overwriting the files of an earlier export.
             Defaults to False.
+        folder_option (str): The folder's name in messages. Defaults to
+            'OUT_DIR'.
+        force_option (str): The option that overwrites, in messages.
+            Defaults to '--force'.
 
     Raises:
         NotADirectoryError: ``out_dir`` is a file (or lies under one).
         FileExistsError: ``out_dir`` holds any of :data:`EXPORT_FILES`
-            (naming them) and ``force`` is False.
+            (naming them; a dangling link counts) and ``force`` is False.
     """
-    check_output_folder(out_dir, 'OUT_DIR')
+    check_output_folder(out_dir, folder_option)
     existing = existing_files(osp.join(out_dir, f) for f in EXPORT_FILES)
     if existing and not force:
         raise FileExistsError(overwrite_refusal(
-            existing, 'Export file(s)', 'choose another OUT_DIR'))
+            existing, 'Export file(s)', f'choose another {folder_option}',
+            force=force_option))
 
 
 def export_onnx(model: nn.Module,
                 out_dir: str,
                 size: Sequence[int] = (384, 384),
                 opset: int = OPSET,
-                dataset_meta: Optional[dict] = None) -> Dict[str, str]:
+                dataset_meta: Optional[dict] = None,
+                force: bool = False) -> Dict[str, str]:
     """Write the support-encoder and query graphs of ``model``.
+
+    An earlier export is never overwritten silently: when ``out_dir``
+    holds any of :data:`EXPORT_FILES`, nothing is done unless ``force``.
 
     Args:
         model (nn.Module): A ``FewShotSegmentor`` (its ``cfg`` is written
@@ -217,6 +231,8 @@ def export_onnx(model: nn.Module,
         opset (int): The ONNX opset. Defaults to :data:`OPSET`.
         dataset_meta (dict, optional): Written to the metadata file.
             Defaults to None.
+        force (bool): Overwrite the files of an earlier export in
+            ``out_dir``. Defaults to False.
 
     Returns:
         dict: ``support``, ``query``, ``meta`` (and ``config``): the
@@ -224,8 +240,12 @@ def export_onnx(model: nn.Module,
 
     Raises:
         ValueError: A bad size.
+        NotADirectoryError: ``out_dir`` is a file (or lies under one).
+        FileExistsError: ``out_dir`` holds files of an earlier export and
+            ``force`` is False (checked before anything is traced).
     """
     height, width = check_export_size(tuple(size))
+    check_export_dir(out_dir, force, 'out_dir', 'force=True')
     shots, batch = TRACE_SHOTS, TRACE_BATCH
     os.makedirs(out_dir, exist_ok=True)
     num_blocks = tuple(model.backbone.num_blocks)

@@ -317,7 +317,9 @@ def check_train_config(cfg: Config) -> None:
     """Validate a training config before the Runner is built.
 
     Checks the model's registered types, the keys of ``train_cfg`` and
-    ``val_cfg`` (:func:`check_loop_cfgs`), ``optim_wrapper``
+    ``val_cfg`` (:func:`check_loop_cfgs`), the ``ResizeEpisode`` scales of
+    the training and validation pipelines (:func:`check_pipeline_sizes`),
+    ``optim_wrapper``
     (:func:`check_optim_wrapper`), the ``Pretrained`` checkpoints of
     the model (e.g. the converted backbone weights under ``checkpoints/``),
     ``load_from``, an explicit ``resume`` checkpoint, and the data paths of
@@ -334,6 +336,8 @@ def check_train_config(cfg: Config) -> None:
     """
     check_model_types(cfg.model)
     check_loop_cfgs(cfg, ('train_cfg', 'val_cfg'))
+    from .pipeline_checks import check_pipeline_sizes  # (imports this)
+    check_pipeline_sizes(cfg, ('train_dataloader', 'val_dataloader'))
     check_optim_wrapper(cfg)
     for path, option in _pretrained_checkpoints(cfg.model, 'model'):
         check_checkpoint(path, option)
@@ -349,7 +353,7 @@ def check_test_config(cfg: Config) -> None:
     """Validate a test config before the Runner is built.
 
     Checks the model's registered types, the keys of ``test_cfg``, the
-    checkpoint to test
+    ``ResizeEpisode`` scales of the test pipeline, the checkpoint to test
     (``load_from``) and the data paths of the test dataset. The backbone's
     ``Pretrained`` weights are not needed: the tested checkpoint holds them.
 
@@ -365,6 +369,8 @@ def check_test_config(cfg: Config) -> None:
     """
     check_model_types(cfg.model)
     check_loop_cfgs(cfg, ('test_cfg', ))
+    from .pipeline_checks import check_pipeline_sizes  # (imports this)
+    check_pipeline_sizes(cfg, ('test_dataloader', ))
     check_checkpoint(cfg.get('load_from'), 'checkpoint')
     loader_cfg = cfg.get('test_dataloader')
     if isinstance(loader_cfg, dict) and isinstance(

@@ -308,3 +308,38 @@ def test_benchmark_tool_times_both_runtimes(exported):
     assert [r['shots'] for r in rows] == [1, 2]
     for row in rows:
         assert row['pytorch_s'] > 0 and row['onnxruntime_s'] > 0
+
+
+def test_api_export_refuses_to_overwrite_an_export(exported, tmp_path):
+    """``export_onnx`` keeps an earlier export unless ``force=True``."""
+    import os
+    from dcama_mm.deploy import export_onnx
+    if exported['backbone'] != 'r50':
+        pytest.skip('the API rule does not depend on the backbone')
+    model, out_dir = exported['model'], str(tmp_path / 'onnx')
+    files = export_onnx(model, out_dir, (SIZE, SIZE))
+    names = sorted(os.listdir(out_dir))
+    first = {n: (tmp_path / 'onnx' / n).read_bytes() for n in names}
+    with pytest.raises(FileExistsError) as info:
+        export_onnx(model, out_dir, (SIZE, 2 * SIZE))
+    message = str(info.value)
+    assert message.startswith('Export file(s) already exist: '
+                              f'{osp.join(out_dir, "config.py")}, ')
+    assert message.endswith('and 1 more: choose another out_dir, or pass '
+                            'force=True to overwrite them.')
+    assert sorted(os.listdir(out_dir)) == names
+    assert {n: (tmp_path / 'onnx' / n).read_bytes() for n in names} == first
+    # a dangling link where an export file would go is refused too
+    linked = tmp_path / 'linked'
+    linked.mkdir()
+    os.symlink(str(tmp_path / 'nowhere'), str(linked / 'deploy.json'))
+    with pytest.raises(FileExistsError, match='linked/deploy.json: choose'):
+        export_onnx(model, str(linked), (SIZE, SIZE))
+    assert sorted(os.listdir(linked)) == ['deploy.json']
+    # force=True writes the new export over the old one
+    assert export_onnx(model, out_dir, (SIZE, 2 * SIZE),
+                       force=True) == files
+    assert json.loads((tmp_path / 'onnx' / 'deploy.json').read_text())[
+        'size'] == [SIZE, 2 * SIZE]
+    assert (tmp_path / 'onnx' / 'query_segmentor.onnx').read_bytes() != \
+        first['query_segmentor.onnx']

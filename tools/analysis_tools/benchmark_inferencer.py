@@ -18,31 +18,20 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
-import torch
-from mmengine.logging import print_log
 
-from dcama_mm.analysis import (add_size_argument, analysis_parser, set_threads,
-                               synchronize)
-from dcama_mm.apis import FewShotInferencer
+from dcama_mm.analysis import add_size_argument, synchronize
+from dcama_mm.analysis.inferencer_bench import (build_inferencer,
+                                                inferencer_bench_parser,
+                                                log_report)
 
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = analysis_parser(
+    parser = inferencer_bench_parser(
         'Time few-shot inference of N queries with and without reusing the '
         'encoded supports (the best of --repeat runs counts).',
-        config_help='model config file',
-        device=None,
-        repeat=1,
-        threads=None)
-    for flag, kind, default, text in (
-        ('--checkpoint', str, None, 'checkpoint (default: random)'),
-        ('--num-queries', int, 16, 'queries N'),
-        ('--batch-size', int, 4, 'queries per batch'),
-        ('--img-size', int, None,
-         'network input size (default: from the config, else 384)'),
-    ):
-        parser.add_argument(flag, type=kind, default=default, help=text)
+        num_queries=16,
+        repeat=1)
     parser.add_argument(
         '--shots',
         type=int,
@@ -180,13 +169,7 @@ def main(args: Optional[Sequence[str]] = None) -> str:
     if opts.num_queries < 1 or opts.batch_size < 1 or min(opts.shots) < 1:
         raise ValueError('--num-queries, --batch-size and --shots must be '
                          '>= 1.')
-    set_threads(opts.threads)
-    inferencer = FewShotInferencer(
-        opts.config,
-        opts.checkpoint,
-        device=opts.device,
-        img_size=opts.img_size,
-        cfg_options=opts.cfg_options)
+    inferencer = build_inferencer(opts)
     rows = []
     for shots in opts.shots:
         row = benchmark(
@@ -198,16 +181,13 @@ def main(args: Optional[Sequence[str]] = None) -> str:
             repeat=opts.repeat)
         row['shots'] = shots
         rows.append(row)
-    weights = opts.checkpoint or 'random weights'
-    header = (f'{opts.config} ({weights}) on {inferencer.device}, '
-              f'{torch.get_num_threads()} threads, network size '
-              f'{inferencer.img_size[0]}x{inferencer.img_size[1]}, '
-              f'{opts.num_queries} queries of {opts.query_size[0]}x'
-              f'{opts.query_size[1]}, batch size {opts.batch_size}, best of '
-              f'{opts.repeat}')
-    table = header + '\n' + format_table(rows, opts.num_queries)
-    print_log(table, logger='current')
-    return table
+    return log_report(
+        opts, inferencer,
+        f'{opts.query_size[0]}x{opts.query_size[1]}',
+        format_table(rows, opts.num_queries),
+        before=[f'network size {inferencer.img_size[0]}x'
+                f'{inferencer.img_size[1]}'],
+        after=[f'best of {opts.repeat}'])
 
 
 if __name__ == '__main__':

@@ -25,10 +25,10 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
-import torch
-from mmengine.logging import print_log
 
-from dcama_mm.analysis import analysis_parser, set_threads
+from dcama_mm.analysis.inferencer_bench import (build_inferencer,
+                                                inferencer_bench_parser,
+                                                log_report)
 from dcama_mm.apis import FewShotInferencer
 
 
@@ -125,22 +125,12 @@ def summary(run: Dict[str, object], num_queries: int) -> str:
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
-    parser = analysis_parser(
+    parser = inferencer_bench_parser(
         'Resident memory of FewShotInferencer over N queries of mixed '
         'sizes written to a folder.',
-        config_help='model config file',
-        device=None,
-        threads=None)
-    for flag, kind, default, text in (
-        ('--checkpoint', str, None, 'checkpoint (default: random)'),
-        ('--num-queries', int, 500, 'queries N'),
-        ('--batch-size', int, 4, 'queries per batch'),
-        ('--min-size', int, 200, 'smallest query side'),
-        ('--max-size', int, 4000, 'largest query side'),
-        ('--img-size', int, None,
-         'network input size (default: from the config, else 384)'),
-    ):
-        parser.add_argument(flag, type=kind, default=default, help=text)
+        num_queries=500,
+        before_img_size=[('--min-size', int, 200, 'smallest query side'),
+                         ('--max-size', int, 4000, 'largest query side')])
     parser.add_argument('--keep-predictions', action='store_true',
                         help='keep every prediction (the API default)')
     parser.add_argument('--no-overlay', action='store_true',
@@ -155,10 +145,7 @@ def main(args: Optional[Sequence[str]] = None) -> str:
             opts.max_size < opts.min_size:
         raise ValueError('--num-queries, --batch-size and --min-size must be '
                          '>= 1 and --max-size >= --min-size.')
-    set_threads(opts.threads)
-    inferencer = FewShotInferencer(
-        opts.config, opts.checkpoint, device=opts.device,
-        img_size=opts.img_size, cfg_options=opts.cfg_options)
+    inferencer = build_inferencer(opts)
     with tempfile.TemporaryDirectory() as tmp:
         query_dir = osp.join(tmp, 'queries')
         os.makedirs(query_dir)
@@ -174,15 +161,12 @@ def main(args: Optional[Sequence[str]] = None) -> str:
         run = measure(inferencer, query_dir, osp.join(tmp, 'out'), support,
                       mask, opts.batch_size, opts.keep_predictions,
                       not opts.no_overlay)
-    header = (f'{opts.config} ({opts.checkpoint or "random weights"}) on '
-              f'{inferencer.device}, {torch.get_num_threads()} threads, '
-              f'{opts.num_queries} queries of {opts.min_size}..'
-              f'{opts.max_size} px, batch size {opts.batch_size}, '
-              f'predictions {"kept" if opts.keep_predictions else "not kept"}'
-              f', overlays {"no" if opts.no_overlay else "yes"}')
-    text = header + '\n' + summary(run, opts.num_queries)
-    print_log(text, logger='current')
-    return text
+    return log_report(
+        opts, inferencer, f'{opts.min_size}..{opts.max_size} px',
+        summary(run, opts.num_queries),
+        after=[f'predictions '
+               f'{"kept" if opts.keep_predictions else "not kept"}',
+               f'overlays {"no" if opts.no_overlay else "yes"}'])
 
 
 if __name__ == '__main__':

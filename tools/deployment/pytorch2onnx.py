@@ -62,7 +62,8 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
     opts = parse_args(args)
     if opts.shots < 1:
         raise ValueError(f'--shots must be >= 1, got {opts.shots}.')
-    # before the model is built: never lose an earlier export
+    # before the model is built: never lose an earlier export (export_onnx
+    # checks the same way, naming force=True; this names --force)
     check_export_dir(opts.out_dir, opts.force)
     cfg = load_analysis_config(opts.config, opts.cfg_options)
     if 'model' not in cfg:
@@ -72,7 +73,8 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
     checkpoint = load_fitting_checkpoint(model, opts.checkpoint, opts.config)
     files = export_onnx(
         model, opts.out_dir, size=tuple(opts.size), opset=opts.opset,
-        dataset_meta=checkpoint.get('meta', {}).get('dataset_meta'))
+        dataset_meta=checkpoint.get('meta', {}).get('dataset_meta'),
+        force=opts.force)
     result: Dict[str, object] = dict(files=files, max_abs_diff=None)
     if opts.no_verify:
         return result

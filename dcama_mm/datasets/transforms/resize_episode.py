@@ -1,6 +1,6 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """Resize every image and mask of a few-shot episode."""
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import mmcv
 import numpy as np
@@ -8,6 +8,32 @@ from mmcv.transforms import BaseTransform
 
 from mmseg.registry import TRANSFORMS
 from ...utils.checks import strict_arguments
+
+#: The largest stride of the backbones (ResNet's and Swin's last stage): a
+#: network size below it leaves the deepest features no room, and the
+#: masks come out empty. Larger sizes need not be multiples of it.
+BACKBONE_STRIDE = 32
+
+
+def network_size_problem(size: Tuple[int, int]) -> Optional[str]:
+    """Why a network size ``(h, w)`` cannot work, or None when it can.
+
+    The one wording of the rule, used by the inferencer's ``img_size``
+    check and by the config checks of the tools' pipelines.
+
+    Args:
+        size (tuple[int, int]): The network size ``(h, w)``.
+
+    Returns:
+        str | None: ``'<h>x<w> (h x w): each side must be at least the
+        backbone's largest stride, 32, ...'`` for a side below
+        :data:`BACKBONE_STRIDE`; None otherwise.
+    """
+    if min(size) >= BACKBONE_STRIDE:
+        return None
+    return (f'{size[0]}x{size[1]} (h x w): each side must be at least the '
+            f"backbone's largest stride, {BACKBONE_STRIDE}, or the deepest "
+            'features have no room and the masks come out empty.')
 
 
 def as_size_pair(size: Union[int, Sequence[int]], name: str,
