@@ -310,6 +310,29 @@ def test_benchmark_tool_times_both_runtimes(exported):
         assert row['pytorch_s'] > 0 and row['onnxruntime_s'] > 0
 
 
+def test_benchmark_tool_keeps_a_partial_export(exported, tmp_path):
+    """An --onnx-dir with export files but no query graph is not written
+    over (the message names the tool's own options), unless --force."""
+    if exported['backbone'] != 'r50':
+        pytest.skip('the rule does not depend on the backbone')
+    tool = load_tool('deployment/benchmark_onnx.py')
+    onnx_dir = tmp_path / 'partial'
+    onnx_dir.mkdir()
+    (onnx_dir / 'deploy.json').write_text('{"mine": 1}')
+    args = [exported['config'], '--size', str(SIZE), str(SIZE), '--shots',
+            '1', '--repeat', '1', '--warmup', '0', '--threads', '1',
+            '--onnx-dir', str(onnx_dir)]
+    with pytest.raises(FileExistsError) as info:
+        tool.main(args)
+    assert str(info.value).endswith(
+        'choose another --onnx-dir, or pass --force to overwrite them.')
+    assert sorted(p.name for p in onnx_dir.iterdir()) == ['deploy.json']
+    assert (onnx_dir / 'deploy.json').read_text() == '{"mine": 1}'
+    rows = tool.main(args + ['--force'])
+    assert [r['shots'] for r in rows] == [1]
+    assert json.loads((onnx_dir / 'deploy.json').read_text()) != {'mine': 1}
+
+
 def test_api_export_refuses_to_overwrite_an_export(exported, tmp_path):
     """``export_onnx`` keeps an earlier export unless ``force=True``."""
     import os

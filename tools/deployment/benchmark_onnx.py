@@ -26,7 +26,7 @@ from dcama_mm.analysis import (add_size_argument, analysis_parser,
                                load_analysis_config, set_threads)
 from dcama_mm.apis import init_model
 from dcama_mm.deploy import ONNXFewShotSegmentor, export_onnx
-from dcama_mm.deploy.onnx_export import QUERY_GRAPH
+from dcama_mm.deploy.onnx_export import QUERY_GRAPH, check_export_dir
 
 
 def _median_seconds(fn, repeat: int, warmup: int) -> float:
@@ -49,14 +49,20 @@ def main(args: Optional[Sequence[str]] = None) -> List[Dict[str, float]]:
     add_size_argument(parser, '--size', (384, 384), 'network size H W')
     parser.add_argument('--onnx-dir', default='work_dirs/onnx_benchmark',
                         help='export folder (exported when it has no graphs)')
+    parser.add_argument('--force', action='store_true',
+                        help='export into --onnx-dir even when it holds '
+                        'files of an incomplete earlier export')
     opts = parser.parse_args(args)
     set_threads(opts.threads)
+    exporting = not osp.isfile(osp.join(opts.onnx_dir, QUERY_GRAPH))
+    if exporting:  # before the model is built, naming this tool's options
+        check_export_dir(opts.onnx_dir, opts.force, '--onnx-dir')
     cfg = load_analysis_config(opts.config, opts.cfg_options)
     model = init_model(cfg, None, device='cpu')
-    if not osp.isfile(osp.join(opts.onnx_dir, QUERY_GRAPH)):
+    if exporting:
         os.makedirs(opts.onnx_dir, exist_ok=True)
         start = time.perf_counter()
-        export_onnx(model, opts.onnx_dir, tuple(opts.size))
+        export_onnx(model, opts.onnx_dir, tuple(opts.size), force=opts.force)
         print_log(f'export: {time.perf_counter() - start:.1f} s',
                   logger='current')
     runtime = ONNXFewShotSegmentor(opts.onnx_dir, threads=opts.threads)
