@@ -75,6 +75,27 @@ def test_amp_flags_of_both_benchmark_interfaces():
         gpu_check._amp_flags('none', 'bf16')
 
 
+def test_stages_find_a_stack_that_only_pythonpath_holds(tmp_path,
+                                                        monkeypatch):
+    """As on a machine whose stack comes from an offline bundle: an
+    interpreter without our packages, which it finds only through
+    PYTHONPATH. The benchmark's options are read through it (they were
+    read with PYTHONPATH replaced: 'none', so bf16/fp16 went unmeasured)."""
+    import sysconfig
+    bare = tmp_path / 'bare'
+    subprocess.run([sys._base_executable, '-m', 'venv', '--without-pip',
+                    str(bare)], check=True)
+    python = str(bare / 'bin' / 'python')
+    assert subprocess.run([python, '-c', 'import torch'],
+                          capture_output=True).returncode == 1
+    monkeypatch.setenv('PYTHONPATH', sysconfig.get_paths()['purelib'])
+    runner = gpu_check.Runner(gpu_check.parse_args(
+        ['--python', python, '--out-dir', str(tmp_path / 'out')]))
+    assert gpu_check._amp_interface(runner) == 'amp-dtype'
+    assert gpu_check.stage_env(dict(X='1'))['PYTHONPATH'] == (
+        ROOT + os.pathsep + sysconfig.get_paths()['purelib'])
+
+
 def test_benchmark_figures_and_a_changed_output(tmp_path):
     good = dict(latency_median=0.5, latency_min=0.4, episodes_per_s=2.0,
                 peak_memory=3 * 1024**3, memory_kind='m', fast_paths={})

@@ -82,6 +82,17 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def stage_env(env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """The environment of a stage's command: ours, ``env`` on top, and the
+    repository first on ``PYTHONPATH`` (keeping what was there, e.g. the
+    folder of an offline bundle, see ``gpu_check.sh --bundle``)."""
+    full_env = dict(os.environ, **(env or {}))
+    full_env['PYTHONPATH'] = ROOT + (
+        os.pathsep + full_env['PYTHONPATH']
+        if full_env.get('PYTHONPATH') else '')
+    return full_env
+
+
 class Runner:
     """Runs the stages' commands within the budget and logs them."""
 
@@ -104,10 +115,7 @@ class Runner:
         if limit < 5:
             return dict(record, status='skipped',
                         error='no time left in the budget')
-        full_env = dict(os.environ, **(env or {}))
-        full_env['PYTHONPATH'] = ROOT + (
-            os.pathsep + full_env['PYTHONPATH']
-            if full_env.get('PYTHONPATH') else '')
+        full_env = stage_env(env)
         start = time.perf_counter()
         with open(log, 'w') as out:
             try:
@@ -184,7 +192,7 @@ def _amp_interface(r: Runner) -> str:
     'none', from the benchmark's --help."""
     help_text = subprocess.run([r.args.python, BENCHMARK, '--help'],
                                cwd=ROOT, capture_output=True, text=True,
-                               env=dict(os.environ, PYTHONPATH=ROOT),
+                               env=stage_env(),
                                timeout=120).stdout
     if '--amp-dtype' in help_text:
         return 'amp-dtype'

@@ -60,7 +60,12 @@ log "installing ${#WHEELS[@]} wheels into $SITE"
 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
     --disable-pip-version-check --upgrade --target "$SITE" "${WHEELS[@]}"
 SOURCES=("$BUNDLE"/mmcv-*.tar.gz)
-if [ "${#SOURCES[@]}" -gt 0 ] && ! "$PY" -c 'import mmcv.ops' >/dev/null 2>&1; then
+PREBUILT=("$BUNDLE"/mmcv-*.whl)
+if [ "${#SOURCES[@]}" -gt 0 ] && ! MMCV_ERR="$("$PY" -c 'import mmcv.ops' 2>&1)"; then
+    if [ "${#PREBUILT[@]}" -gt 0 ]; then
+        log "the bundle's $(basename "${PREBUILT[0]}") does not import with this torch" \
+            "($(echo "$MMCV_ERR" | tail -n1)): building mmcv here instead"
+    fi
     MMCV_WHEEL="$(bash "$ROOT/tools/misc/build_mmcv.sh" "$PY" "${SOURCES[0]}" "$SITE/.mmcv_wheel" | tail -n1)"
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
         --disable-pip-version-check --upgrade --target "$SITE" "$MMCV_WHEEL"

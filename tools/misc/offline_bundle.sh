@@ -7,10 +7,15 @@
 # without a package index").
 #
 # Usage: bash tools/misc/offline_bundle.sh [--python-version 3.12] [--dest .whl]
+#            [--mmcv-wheel WHEEL]
 #   --python-version  the target machine's Python (major.minor; default: 3.12)
 #   --dest            the folder to fill (default: .whl, ignored by git); a
 #                     folder holding other files than an earlier bundle is
 #                     refused, an earlier bundle is replaced
+#   --mmcv-wheel      also carry an mmcv wheel built for the target's Python
+#                     and torch (tools/misc/build_mmcv.sh, e.g. in a venv
+#                     with that torch): the installer then builds nothing
+#                     unless it fails to import there
 # Runs pip of $PYTHON, else the project's .venv (tools/setup_env.sh), which
 # must import torch: pip prepares mmcv's source archive with it.
 set -euo pipefail
@@ -19,17 +24,31 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PYVER=3.12
 DEST="$ROOT/.whl"
 MMCV_VERSION=2.1.0
+MMCV_WHEEL=""
 while [ "$#" -gt 0 ]; do
     case "$1" in
         --python-version) PYVER="$2"; shift 2 ;;
         --dest) DEST="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --mmcv-wheel) MMCV_WHEEL="$2"; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
 if ! [[ "$PYVER" =~ ^3\.[0-9]+$ ]]; then
     echo "error: --python-version '$PYVER': give major.minor, e.g. 3.12" >&2
     exit 2
+fi
+if [ -n "${MMCV_WHEEL:-}" ]; then
+    case "$(basename "$MMCV_WHEEL")" in
+        mmcv-"$MMCV_VERSION"-cp"${PYVER/./}"-cp"${PYVER/./}"-linux_x86_64.whl) ;;
+        *) echo "error: --mmcv-wheel '$MMCV_WHEEL' is not an mmcv $MMCV_VERSION wheel for" \
+               "CPython $PYVER on x86_64 Linux (mmcv-$MMCV_VERSION-cp${PYVER/./}-cp${PYVER/./}-linux_x86_64.whl)." >&2
+           exit 2 ;;
+    esac
+    if [ ! -f "$MMCV_WHEEL" ]; then
+        echo "error: --mmcv-wheel '$MMCV_WHEEL' does not exist." >&2
+        exit 2
+    fi
 fi
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
 if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
@@ -61,6 +80,7 @@ REQS="$(grep -v -e '^#' -e '^$' "$ROOT/tools/misc/offline_requirements.txt")"
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 --platform any $REQS
 "${PIP[@]}" --no-build-isolation --no-binary :all: "mmcv==$MMCV_VERSION"
+if [ -n "$MMCV_WHEEL" ]; then cp "$MMCV_WHEEL" "$DEST/"; fi
 
 {
     echo "# dcama_mm offline bundle for CPython $PYVER (cp$TAG), x86_64 Linux,"
