@@ -146,6 +146,11 @@ def test_installer_refuses_what_is_not_a_bundle_for_this_python(
 @pytest.mark.parametrize('args,message', [
     (['--python-version', '312'], "--python-version '312': give major.minor"),
     (['--colour'], "unknown option '--colour'"),
+    (['--mmcv-wheel', 'mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'],
+     "is not an mmcv 2.1.0 wheel for CPython 3.12 on x86_64 Linux "
+     "(mmcv-2.1.0-cp312-cp312-linux_x86_64.whl)"),
+    (['--mmcv-wheel', '/nowhere/mmcv-2.1.0-cp312-cp312-linux_x86_64.whl'],
+     "'/nowhere/mmcv-2.1.0-cp312-cp312-linux_x86_64.whl' does not exist"),
 ])
 def test_bundle_maker_refuses_bad_options(args, message):
     proc = subprocess.run(['bash', osp.join(MISC, 'offline_bundle.sh'), *args],
