@@ -119,6 +119,36 @@ def test_installer_installs_into_its_own_folder_and_reuses_it(tmp_path,
     assert f'reusing the installation in {site}' in again.stderr
 
 
+def test_installer_keeps_a_folder_it_did_not_make(tmp_path, probe_wheel):
+    """pip --target --upgrade replaces folders such as bin/ in the target:
+    an existing folder that is not an earlier installation is refused."""
+    site = tmp_path / 'home'
+    (site / 'bin').mkdir(parents=True)
+    (site / 'bin' / 'my_tool').write_text('mine')
+    proc = _install(_bundle(tmp_path, probe_wheel), site)
+    assert proc.returncode == 2
+    assert f"the install folder '{site}' already exists and was not made" \
+        in proc.stderr
+    assert sorted(p.name for p in site.rglob('*')) == ['bin', 'my_tool']
+
+
+def test_installer_prints_a_line_the_shell_can_use(tmp_path, probe_wheel):
+    """Relative folders (taken from where it runs), one with a space: the
+    printed export line, run by the shell, makes the bundle importable."""
+    bundle = _bundle(tmp_path, probe_wheel)
+    env = dict(os.environ, PYTHON=sys.executable,
+               DCAMA_MM_BUNDLE_CHECK=f'import {PROBE}')
+    script = osp.join(MISC, 'install_offline_bundle.sh')
+    proc = subprocess.run(
+        ['bash', '-c', f'set -e; line="$(bash {script} {bundle.name} '
+         f'"my site" 2>/dev/null | tail -n1)"; eval "$line"; '
+         f'{sys.executable} -c "import {PROBE}; print({PROBE}.__file__)"'],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(
+        tmp_path / 'my site' / PROBE / '__init__.py')
+
+
 def test_installer_says_when_the_stack_does_not_import(tmp_path, probe_wheel):
     proc = _install(_bundle(tmp_path, probe_wheel), tmp_path / 'site',
                     check='import dcama_no_such_module')
@@ -179,6 +209,26 @@ def test_bundle_maker_keeps_files_it_did_not_make(tmp_path):
     assert sorted(os.listdir(dest)) == ['BUNDLE.txt', 'notes.txt', 'old.whl']
 
 
+def test_a_failed_download_keeps_the_earlier_bundle(tmp_path):
+    """The new bundle is downloaded beside the old one and swapped in only
+    when complete (here pip finds nothing: no index, an empty folder)."""
+    dest = tmp_path / 'dest'
+    dest.mkdir()
+    (dest / 'BUNDLE.txt').write_text('# a bundle\nold.whl\n')
+    (dest / 'old.whl').write_text('old')
+    empty = tmp_path / 'no_packages'
+    empty.mkdir()
+    env = dict(os.environ, PYTHON=sys.executable, PIP_NO_INDEX='1',
+               PIP_FIND_LINKS=str(empty))
+    proc = subprocess.run(['bash', osp.join(MISC, 'offline_bundle.sh'),
+                           '--dest', str(dest)], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert proc.returncode != 0
+    assert sorted(os.listdir(tmp_path)) == ['dest', 'no_packages']
+    assert (dest / 'old.whl').read_text() == 'old'
+    assert (dest / 'BUNDLE.txt').read_text() == '# a bundle\nold.whl\n'
+
+
 def test_build_mmcv_refuses_a_missing_source(tmp_path):
     proc = subprocess.run(
         ['bash', osp.join(MISC, 'build_mmcv.sh'), sys.executable,
@@ -191,23 +241,37 @@ def test_build_mmcv_refuses_a_missing_source(tmp_path):
 
 def test_gpu_check_reads_its_stack_from_a_bundle(tmp_path, probe_wheel):
     """--bundle installs first, the stages import from the bundle's folder,
-    the report records it, and the budget is cut to fit 600 s in all."""
-    bundle, out = _bundle(tmp_path, probe_wheel), tmp_path / 'out'
+    the report records it, and the budget is cut to fit 600 s in all.
+    Folders are taken from where the script is started (here relative,
+    one with a space)."""
+    bundle = _bundle(tmp_path, probe_wheel)
     env = dict(os.environ, PYTHON=sys.executable,
                DCAMA_MM_BUNDLE_CHECK=f'import {PROBE}')
     proc = subprocess.run(
         ['bash', osp.join(ROOT, 'tools', 'analysis_tools', 'gpu_check.sh'),
-         '--bundle', str(bundle), '--site', str(tmp_path / 'site'),
-         '--budget', '900', '--device', 'cpu', '--stages', 'environment',
-         '--out-dir', str(out)],
-        capture_output=True, text=True, env=env, timeout=300)
+         f'--bundle={bundle.name}', '--site', 'site dir', '--budget=900',
+         '--device', 'cpu', '--stages', 'environment', '--out-dir', 'out'],
+        capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    report = json.loads((out / 'gpu_check.json').read_text())
+    report = json.loads((tmp_path / 'out' / 'gpu_check.json').read_text())
     assert report['bundle']['path'] == str(bundle)
     assert 0 <= report['bundle']['install_s'] < 60
     assert report['budget_s'] <= 570 - report['bundle']['install_s']
     assert report['stages']['environment']['status'] == 'ok'
-    assert f'offline bundle {bundle}' in (out / 'gpu_check.txt').read_text()
+    assert (tmp_path / 'site dir' / PROBE).is_dir()
+    summary = (tmp_path / 'out' / 'gpu_check.txt').read_text()
+    assert f'offline bundle {bundle}' in summary
+
+
+def test_gpu_check_refuses_a_bad_budget(tmp_path):
+    proc = subprocess.run(
+        ['bash', osp.join(ROOT, 'tools', 'analysis_tools', 'gpu_check.sh'),
+         '--budget', 'soon', '--out-dir', str(tmp_path / 'out')],
+        capture_output=True, text=True,
+        env=dict(os.environ, PYTHON=sys.executable))
+    assert proc.returncode == 2
+    assert "--budget 'soon': give the seconds" in proc.stderr
+    assert not (tmp_path / 'out').exists()
 
 
 def test_gpu_check_stops_on_a_bad_bundle(tmp_path):

@@ -9,7 +9,7 @@
 #   e.g. --out-dir DIR, --budget 540, --stages benchmark max_shots,
 #   --device cpu --quick (tiny sizes: a check of the script itself).
 #   --bundle DIR: first install the offline bundle DIR (made by
-#   tools/misc/offline_bundle.sh) into SITE (default /tmp/dcama_mm_site)
+#   tools/misc/offline_bundle.sh) into SITE (default /tmp/dcama_mm_site_<uid>)
 #   with tools/misc/install_offline_bundle.sh: for a machine that has its
 #   own torch but no package index. The whole script, install included,
 #   ends within 600 s: the stages' budget is cut to what the install left.
@@ -19,6 +19,39 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# The whole script, a bundle's install included, ends within this.
+TOTAL=600
+
+# Our own options come first; the rest (up to and including --pytest-args,
+# which takes everything after it) goes to gpu_check.py. Folders given here
+# are taken from where the script is started.
+absolute() { case "$1" in /*) printf '%s' "$1" ;; *) printf '%s' "$PWD/$1" ;; esac; }
+BUNDLE=""
+SITE="/tmp/dcama_mm_site_$(id -u)"
+BUDGET=540
+ARGS=()
+while [ "$#" -gt 0 ]; do
+    case "$1" in
+        --bundle) BUNDLE="$(absolute "${2:?--bundle needs a folder}")"; shift 2 ;;
+        --bundle=*) BUNDLE="$(absolute "${1#*=}")"; shift ;;
+        --site) SITE="$(absolute "${2:?--site needs a folder}")"; shift 2 ;;
+        --site=*) SITE="$(absolute "${1#*=}")"; shift ;;
+        --budget) BUDGET="${2:?--budget needs seconds}"; shift 2 ;;
+        --budget=*) BUDGET="${1#*=}"; shift ;;
+        --out-dir) ARGS+=(--out-dir "$(absolute "${2:?--out-dir needs a folder}")"); shift 2 ;;
+        -h|--help)
+            awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"
+            echo; echo "gpu_check.py's options:"
+            ARGS+=(--help); shift ;;
+        --pytest-args) ARGS+=("$@"); break ;;
+        *) ARGS+=("$1"); shift ;;
+    esac
+done
+if ! [[ "$BUDGET" =~ ^[0-9]+([.][0-9]+)?$ ]]; then
+    echo "error: --budget '$BUDGET': give the seconds for the stages, e.g. --budget 420." >&2
+    exit 2
+fi
+
 if [ -n "${PYTHON:-}" ]; then
     PY="$PYTHON"
 elif [ -x "$ROOT/.venv/bin/python" ]; then
@@ -30,40 +63,34 @@ if [ -z "$PY" ]; then
     echo "error: no python found; set PYTHON or run tools/setup_env.sh." >&2
     exit 2
 fi
+if PY_FOUND="$(command -v "$PY")"; then PY="$(absolute "$PY_FOUND")"; fi
 if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
     echo "error: $PY cannot import torch; set PYTHON to an interpreter with torch (and the stack of tools/setup_env.sh)." >&2
     exit 2
 fi
 cd "$ROOT"
 
-# Our own options come first; the rest (up to and including --pytest-args,
-# which takes everything after it) goes to gpu_check.py.
-BUNDLE=""
-SITE=/tmp/dcama_mm_site
-BUDGET=540
-ARGS=()
-while [ "$#" -gt 0 ]; do
-    case "$1" in
-        --bundle) BUNDLE="${2:?--bundle needs a folder}"; shift 2 ;;
-        --site) SITE="${2:?--site needs a folder}"; shift 2 ;;
-        --budget) BUDGET="${2:?--budget needs seconds}"; shift 2 ;;
-        --pytest-args) ARGS+=("$@"); break ;;
-        *) ARGS+=("$1"); shift ;;
-    esac
-done
-LIMIT=600
 if [ -n "$BUNDLE" ]; then
     START=$SECONDS
-    EXPORT="$(PYTHON="$PY" bash "$ROOT/tools/misc/install_offline_bundle.sh" "$BUNDLE" "$SITE" | tail -n1)"
-    eval "$EXPORT"
-    export DCAMA_MM_BUNDLE="$BUNDLE" DCAMA_MM_BUNDLE_INSTALL_S=$((SECONDS - START))
-    LIMIT=$((600 - (SECONDS - START)))
-    # Leave 30 s for the stages to stop and the report to be written.
-    if [ "$LIMIT" -lt 90 ]; then
-        echo "error: installing the bundle took $((SECONDS - START)) s: no time is left for the check." >&2
+    # Leave at least 90 s of the total for the check itself.
+    INSTALL_LIMIT=$((TOTAL - 90 - SECONDS))
+    CODE=0
+    PYTHON="$PY" timeout --kill-after=10 "$INSTALL_LIMIT" \
+        bash "$ROOT/tools/misc/install_offline_bundle.sh" "$BUNDLE" "$SITE" >/dev/null || CODE=$?
+    if [ "$CODE" -eq 124 ] || [ "$CODE" -eq 137 ]; then
+        echo "error: installing the bundle did not end within $INSTALL_LIMIT s (building mmcv" \
+            "takes about 32 CPU-minutes): carry a prebuilt mmcv wheel" \
+            "(tools/misc/offline_bundle.sh --mmcv-wheel; docs/gpu.md), or install first with" \
+            "tools/misc/install_offline_bundle.sh and run this with --site." >&2
         exit 2
+    elif [ "$CODE" -ne 0 ]; then
+        exit "$CODE"
     fi
-    BUDGET="$("$PY" -c "print(min(float('$BUDGET'), $LIMIT - 30))")"
+    export PYTHONPATH="$SITE:$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+    export DCAMA_MM_BUNDLE="$BUNDLE" DCAMA_MM_BUNDLE_INSTALL_S=$((SECONDS - START))
 fi
+LIMIT=$((TOTAL - SECONDS))
+# Leave 30 s for the stages to stop and the report to be written.
+BUDGET="$("$PY" -c "import sys; print(min(float(sys.argv[1]), float(sys.argv[2])))" "$BUDGET" "$((LIMIT - 30))")"
 exec timeout --kill-after=10 "$LIMIT" "$PY" "$ROOT/tools/analysis_tools/gpu_check.py" \
     --python "$PY" --budget "$BUDGET" "${ARGS[@]}"

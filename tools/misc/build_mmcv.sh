@@ -35,6 +35,10 @@ if [ ! -f "$SOURCE" ]; then
         "'pip download --no-deps --no-build-isolation --no-binary :all: mmcv==2.1.0'." >&2
     exit 2
 fi
+# absolute: the build runs from inside the unpacked source
+if PY_FOUND="$(command -v "$PY")"; then
+    case "$PY_FOUND" in /*) PY="$PY_FOUND" ;; *) PY="$PWD/$PY_FOUND" ;; esac
+fi
 if ! "$PY" -c 'import pkg_resources, torch' >/dev/null 2>&1; then
     echo "error: $PY cannot import torch and pkg_resources (setuptools < 82)," \
         "which mmcv's setup.py needs; install them (or put them on PYTHONPATH) first." >&2
@@ -42,7 +46,7 @@ if ! "$PY" -c 'import pkg_resources, torch' >/dev/null 2>&1; then
 fi
 # torch's BuildExtension compiles in parallel only through ninja; look for
 # it beside the interpreter too (a venv's bin/ may not be on PATH).
-PY_BIN="$(dirname "$(command -v "$PY")")"
+PY_BIN="$(dirname "$PY")"
 export PATH="$PATH:$PY_BIN"
 if ! command -v ninja >/dev/null 2>&1; then
     log "warning: no ninja on PATH: the ops compile one file at a time (slow)"

@@ -30,7 +30,7 @@ while [ "$#" -gt 0 ]; do
         --python-version) PYVER="$2"; shift 2 ;;
         --dest) DEST="$2"; shift 2 ;;
         --mmcv-wheel) MMCV_WHEEL="$2"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -51,42 +51,56 @@ if [ -n "${MMCV_WHEEL:-}" ]; then
     fi
 fi
 PY="${PYTHON:-$ROOT/.venv/bin/python}"
-if ! "$PY" -c 'import torch' >/dev/null 2>&1; then
-    echo "error: $PY cannot import torch; run tools/setup_env.sh first or set PYTHON." >&2
+if ! "$PY" -c 'import torch, pkg_resources' >/dev/null 2>&1; then
+    echo "error: $PY cannot import torch and pkg_resources (setuptools < 82), with which" \
+        "pip prepares mmcv's source archive; run tools/setup_env.sh first or set PYTHON." >&2
     exit 2
 fi
 
-MANIFEST="$DEST/BUNDLE.txt"
 if [ -d "$DEST" ] && [ -n "$(ls -A "$DEST")" ]; then
-    if [ ! -f "$MANIFEST" ]; then
+    if [ ! -f "$DEST/BUNDLE.txt" ]; then
         echo "error: --dest $DEST already holds files and no BUNDLE.txt: it is not an" \
             "earlier bundle of this script. Give an empty or new folder." >&2
         exit 2
     fi
-    OTHERS="$(cd "$DEST" && for f in *; do grep -qxF -- "$f" BUNDLE.txt || [ "$f" = BUNDLE.txt ] || echo "$f"; done)"
+    OTHERS="$(cd "$DEST" && for f in * .[!.]*; do [ -e "$f" ] || continue; grep -qxF -- "$f" BUNDLE.txt || [ "$f" = BUNDLE.txt ] || echo "$f"; done)"
     if [ -n "$OTHERS" ]; then
         echo "error: --dest $DEST holds files that are not in its BUNDLE.txt (" $OTHERS "):" \
             "move them away or give another folder." >&2
         exit 2
     fi
-    (cd "$DEST" && grep -v '^#' BUNDLE.txt | while IFS= read -r f; do [ -n "$f" ] && rm -f -- "$f"; done; rm -f BUNDLE.txt)
 fi
-mkdir -p "$DEST"
 
-PIP=("$PY" -m pip download -q --no-deps --disable-pip-version-check -d "$DEST")
+# Download beside DEST, then swap: a failed download leaves an earlier
+# bundle as it was.
+PARENT="$(dirname "$DEST")"
+mkdir -p "$PARENT"
+NEW="$(mktemp -d "$PARENT/.$(basename "$DEST").new.XXXXXX")"
+trap 'rm -rf "$NEW"' EXIT
+PIP=("$PY" -m pip download -q --no-deps --disable-pip-version-check -d "$NEW")
 TAG="${PYVER/./}"
 REQS="$(grep -v -e '^#' -e '^$' "$ROOT/tools/misc/offline_requirements.txt")"
 "${PIP[@]}" --only-binary=:all: --python-version "$PYVER" --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux2014_x86_64 --platform any $REQS
+    --platform manylinux2014_x86_64 --platform manylinux_2_12_x86_64 \
+    --platform manylinux2010_x86_64 --platform manylinux_2_5_x86_64 \
+    --platform manylinux1_x86_64 --platform any $REQS
 "${PIP[@]}" --no-build-isolation --no-binary :all: "mmcv==$MMCV_VERSION"
-if [ -n "$MMCV_WHEEL" ]; then cp "$MMCV_WHEEL" "$DEST/"; fi
-
+if [ -n "$MMCV_WHEEL" ]; then cp "$MMCV_WHEEL" "$NEW/"; fi
 {
     echo "# dcama_mm offline bundle for CPython $PYVER (cp$TAG), x86_64 Linux,"
     echo "# made $(date -u +%Y-%m-%dT%H:%MZ) by tools/misc/offline_bundle.sh"
-    (cd "$DEST" && ls -1 | grep -v '^BUNDLE.txt$')
-} > "$MANIFEST"
+    (cd "$NEW" && ls -1 | grep -v "^BUNDLE.txt$")
+} > "$NEW/BUNDLE.txt"
+
+if [ -d "$DEST" ]; then
+    (cd "$DEST" && grep -v '^#' BUNDLE.txt 2>/dev/null | while IFS= read -r f; do
+        if [ -n "$f" ]; then rm -f -- "$f"; fi
+    done; rm -f BUNDLE.txt)
+fi
+mkdir -p "$DEST"
+mv "$NEW"/* "$DEST"/
 TOTAL="$(du -sk "$DEST" | cut -f1)"
-echo "bundle for Python $PYVER in $DEST: $(($(wc -l < "$MANIFEST") - 2)) files, $((TOTAL / 1024)) MiB"
-echo "on the target machine: bash tools/misc/install_offline_bundle.sh $DEST"
+echo "bundle for Python $PYVER in $DEST: $(($(wc -l < "$DEST/BUNDLE.txt") - 2)) files, $((TOTAL / 1024)) MiB"
+echo "carry the folder to the target machine and run there, in this repository:"
+echo "  bash tools/misc/install_offline_bundle.sh <the folder>"
