@@ -333,6 +333,40 @@ def test_benchmark_tool_keeps_a_partial_export(exported, tmp_path):
     assert json.loads((onnx_dir / 'deploy.json').read_text()) != {'mine': 1}
 
 
+def test_benchmark_tool_refuses_an_export_of_another_model(exported,
+                                                           tmp_path):
+    """A complete export of another size or architecture is not timed as
+    if it were this model's (its figures would be another model's):
+    refused naming the first difference; --force exports this model."""
+    import shutil
+    if exported['backbone'] != 'r50':
+        pytest.skip('the rule does not depend on the backbone')
+    tool = load_tool('deployment/benchmark_onnx.py')
+    onnx_dir = str(tmp_path / 'onnx')
+    shutil.copytree(exported['out_dir'], onnx_dir)
+    args = [exported['config'], '--shots', '1', '--repeat', '1', '--warmup',
+            '0', '--threads', '1', '--onnx-dir', onnx_dir]
+    with pytest.raises(ValueError) as info:
+        tool.main(args + ['--size', str(2 * SIZE), str(2 * SIZE)])
+    assert str(info.value) == (
+        f'--onnx-dir {onnx_dir} holds an export that does not fit '
+        f'{exported["config"]}: it was exported at {SIZE}x{SIZE}, not '
+        f'{2 * SIZE}x{2 * SIZE} (--size). Its figures would be those of '
+        'another model: give another --onnx-dir, or --force to export '
+        'this model there.')
+    wider = args + ['--size', str(SIZE), str(SIZE), '--cfg-options',
+                    'model.decode_head.channels=64']
+    with pytest.raises(ValueError, match='model.decode_head.channels is '
+                       'set only here. Its figures would be'):
+        tool.main(wider)
+    graph = osp.join(onnx_dir, 'query_segmentor.onnx')
+    before = open(graph, 'rb').read()
+    rows = tool.main(wider + ['--force'])
+    assert [r['shots'] for r in rows] == [1]
+    assert open(graph, 'rb').read() != before
+    assert tool.main(wider)  # now the export fits
+
+
 def test_api_export_refuses_to_overwrite_an_export(exported, tmp_path):
     """``export_onnx`` keeps an earlier export unless ``force=True``."""
     import os

@@ -33,7 +33,11 @@ def run_tool(name: str, *args: str) -> subprocess.CompletedProcess:
                           text=True,
                           cwd=ROOT,
                           env={
-                              **os.environ, 'PYTHONPATH': ROOT,
+                              **os.environ,
+                              'PYTHONPATH': os.pathsep.join(
+                                  p for p in (ROOT,
+                                              os.environ.get('PYTHONPATH'))
+                                  if p),
                               'OMP_NUM_THREADS': '1'
                           },
                           timeout=300)

@@ -88,12 +88,16 @@ def test_stages_find_a_stack_that_only_pythonpath_holds(tmp_path,
     python = str(bare / 'bin' / 'python')
     assert subprocess.run([python, '-c', 'import torch'],
                           capture_output=True).returncode == 1
-    monkeypatch.setenv('PYTHONPATH', sysconfig.get_paths()['purelib'])
+    # where this interpreter finds torch and the stack: its site-packages
+    # and whatever PYTHONPATH gave it
+    found = os.pathsep.join(
+        [os.environ.get('PYTHONPATH', ''), sysconfig.get_paths()['purelib']])
+    monkeypatch.setenv('PYTHONPATH', found.lstrip(os.pathsep))
     runner = gpu_check.Runner(gpu_check.parse_args(
         ['--python', python, '--out-dir', str(tmp_path / 'out')]))
     assert gpu_check._amp_interface(runner) == 'amp-dtype'
     assert gpu_check.stage_env(dict(X='1'))['PYTHONPATH'] == (
-        ROOT + os.pathsep + sysconfig.get_paths()['purelib'])
+        ROOT + os.pathsep + found.lstrip(os.pathsep))
 
 
 def test_benchmark_figures_and_a_changed_output(tmp_path):

@@ -13,20 +13,83 @@ Example::
         configs/_base_/models/dcama_swinb.py --shots 1 5 --threads 2 \\
         --onnx-dir work_dirs/onnx_swinb
 """
+import json
 import os
 import os.path as osp
 import statistics
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from dcama_mm.analysis import (add_size_argument, analysis_parser,
                                load_analysis_config, set_threads)
 from dcama_mm.apis import init_model
 from dcama_mm.deploy import ONNXFewShotSegmentor, export_onnx
-from dcama_mm.deploy.onnx_export import QUERY_GRAPH, check_export_dir
+from dcama_mm.deploy.onnx_export import (CONFIG_FILE, META_FILE,
+                                         QUERY_GRAPH, check_export_dir)
+
+
+def _first_difference(exported: Any, ours: Any, path: str) -> Optional[str]:
+    """Where two config values first differ (None: they are equal)."""
+    if isinstance(exported, dict) and isinstance(ours, dict):
+        for key in sorted(set(exported) | set(ours), key=str):
+            if key not in exported or key not in ours:
+                side = 'in the export' if key in exported else 'here'
+                return f'{path}.{key} is set only {side}'
+            found = _first_difference(exported[key], ours[key],
+                                      f'{path}.{key}')
+            if found:
+                return found
+        return None
+    if isinstance(exported, (list, tuple)) and isinstance(ours,
+                                                          (list, tuple)):
+        if len(exported) != len(ours):
+            return (f'{path} has {len(exported)} items in the export, '
+                    f'{len(ours)} here')
+        for i, (a, b) in enumerate(zip(exported, ours)):
+            found = _first_difference(a, b, f'{path}[{i}]')
+            if found:
+                return found
+        return None
+    if exported != ours:
+        return f'{path} is {exported!r} in the export, {ours!r} here'
+    return None
+
+
+def _reuse_problem(onnx_dir: str, cfg: Config,
+                   size: Sequence[int]) -> Optional[str]:
+    """Why the export in ``onnx_dir`` is not of this model at ``size``
+    (its size, then the architecture: the backbone, head and data
+    preprocessor of its ``config.py``); None when it is."""
+    meta_file = osp.join(onnx_dir, META_FILE)
+    if not osp.isfile(meta_file):
+        return f'it has no {META_FILE}'
+    with open(meta_file) as f:
+        exported_size = list(json.load(f).get('size') or [])
+    if len(exported_size) != 2:
+        return f'its {META_FILE} gives no network size'
+    if exported_size != list(size):
+        return (f'it was exported at {exported_size[0]}x{exported_size[1]},'
+                f' not {size[0]}x{size[1]} (--size)')
+    config_file = osp.join(onnx_dir, CONFIG_FILE)
+    if not osp.isfile(config_file):
+        return f'it has no {CONFIG_FILE} to compare the model with'
+    exported = Config.fromfile(config_file).get('model', {})
+    for part in ('backbone', 'decode_head', 'data_preprocessor'):
+        found = _first_difference(
+            _plain(exported.get(part)), _plain(cfg.model.get(part)),
+            f'model.{part}')
+        if found:
+            return found
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """A config value as plain dicts / lists (ConfigDict -> dict)."""
+    return value.to_dict() if hasattr(value, 'to_dict') else value
 
 
 def _median_seconds(fn, repeat: int, warmup: int) -> float:
@@ -51,14 +114,24 @@ def main(args: Optional[Sequence[str]] = None) -> List[Dict[str, float]]:
                         help='export folder (exported when it has no graphs)')
     parser.add_argument('--force', action='store_true',
                         help='export into --onnx-dir even when it holds '
-                        'files of an incomplete earlier export')
+                        'an earlier export (incomplete, or of another model '
+                        'or size)')
     opts = parser.parse_args(args)
     set_threads(opts.threads)
-    exporting = not osp.isfile(osp.join(opts.onnx_dir, QUERY_GRAPH))
+    exporting = opts.force or not osp.isfile(
+        osp.join(opts.onnx_dir, QUERY_GRAPH))
     if exporting:  # before the model is built, naming this tool's options
         check_export_dir(opts.onnx_dir, opts.force, '--onnx-dir')
     cfg = load_analysis_config(opts.config, opts.cfg_options)
     model = init_model(cfg, None, device='cpu')
+    if not exporting:
+        problem = _reuse_problem(opts.onnx_dir, model.cfg, opts.size)
+        if problem:
+            raise ValueError(
+                f'--onnx-dir {opts.onnx_dir} holds an export that does not '
+                f'fit {opts.config}: {problem}. Its figures would be those '
+                'of another model: give another --onnx-dir, or --force to '
+                'export this model there.')
     if exporting:
         os.makedirs(opts.onnx_dir, exist_ok=True)
         start = time.perf_counter()
