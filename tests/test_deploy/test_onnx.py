@@ -310,11 +310,10 @@ def test_benchmark_tool_times_both_runtimes(exported):
         assert row['pytorch_s'] > 0 and row['onnxruntime_s'] > 0
 
 
+@pytest.mark.parametrize('exported', ['r50'], indirect=True)  # backbone-independent
 def test_benchmark_tool_keeps_a_partial_export(exported, tmp_path):
     """An --onnx-dir with export files but no query graph is not written
     over (the message names the tool's own options), unless --force."""
-    if exported['backbone'] != 'r50':
-        pytest.skip('the rule does not depend on the backbone')
     tool = load_tool('deployment/benchmark_onnx.py')
     onnx_dir = tmp_path / 'partial'
     onnx_dir.mkdir()
@@ -333,14 +332,13 @@ def test_benchmark_tool_keeps_a_partial_export(exported, tmp_path):
     assert json.loads((onnx_dir / 'deploy.json').read_text()) != {'mine': 1}
 
 
+@pytest.mark.parametrize('exported', ['r50'], indirect=True)  # backbone-independent
 def test_benchmark_tool_refuses_an_export_of_another_model(exported,
                                                            tmp_path):
     """A complete export of another size or architecture is not timed as
     if it were this model's (its figures would be another model's):
     refused naming the first difference; --force exports this model."""
     import shutil
-    if exported['backbone'] != 'r50':
-        pytest.skip('the rule does not depend on the backbone')
     tool = load_tool('deployment/benchmark_onnx.py')
     onnx_dir = str(tmp_path / 'onnx')
     shutil.copytree(exported['out_dir'], onnx_dir)
@@ -367,12 +365,11 @@ def test_benchmark_tool_refuses_an_export_of_another_model(exported,
     assert tool.main(wider)  # now the export fits
 
 
+@pytest.mark.parametrize('exported', ['r50'], indirect=True)  # backbone-independent
 def test_api_export_refuses_to_overwrite_an_export(exported, tmp_path):
     """``export_onnx`` keeps an earlier export unless ``force=True``."""
     import os
     from dcama_mm.deploy import export_onnx
-    if exported['backbone'] != 'r50':
-        pytest.skip('the API rule does not depend on the backbone')
     model, out_dir = exported['model'], str(tmp_path / 'onnx')
     files = export_onnx(model, out_dir, (SIZE, SIZE))
     names = sorted(os.listdir(out_dir))
