@@ -310,7 +310,8 @@ def test_benchmark_tool_times_both_runtimes(exported):
         assert row['pytorch_s'] > 0 and row['onnxruntime_s'] > 0
 
 
-@pytest.mark.parametrize('exported', ['r50'], indirect=True)  # backbone-independent
+# the rule does not depend on the backbone: ResNet-50 only
+@pytest.mark.parametrize('exported', ['r50'], indirect=True)
 def test_benchmark_tool_keeps_a_partial_export(exported, tmp_path):
     """An --onnx-dir with export files but no query graph is not written
     over (the message names the tool's own options), unless --force."""
@@ -332,7 +333,8 @@ def test_benchmark_tool_keeps_a_partial_export(exported, tmp_path):
     assert json.loads((onnx_dir / 'deploy.json').read_text()) != {'mine': 1}
 
 
-@pytest.mark.parametrize('exported', ['r50'], indirect=True)  # backbone-independent
+# the rule does not depend on the backbone: ResNet-50 only
+@pytest.mark.parametrize('exported', ['r50'], indirect=True)
 def test_benchmark_tool_refuses_an_export_of_another_model(exported,
                                                            tmp_path):
     """A complete export of another size or architecture is not timed as
@@ -365,7 +367,8 @@ def test_benchmark_tool_refuses_an_export_of_another_model(exported,
     assert tool.main(wider)  # now the export fits
 
 
-@pytest.mark.parametrize('exported', ['r50'], indirect=True)  # backbone-independent
+# the rule does not depend on the backbone: ResNet-50 only
+@pytest.mark.parametrize('exported', ['r50'], indirect=True)
 def test_api_export_refuses_to_overwrite_an_export(exported, tmp_path):
     """``export_onnx`` keeps an earlier export unless ``force=True``."""
     import os
