@@ -41,15 +41,13 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 HERE = osp.dirname(osp.abspath(__file__))
-ROOT = osp.dirname(osp.dirname(HERE))
 sys.path.insert(0, HERE)
 
+from gpu_check_runner import ROOT, Runner, stage_env  # noqa: E402,F401
 from gpu_check_summary import PRECISIONS, summary_lines  # noqa: E402
-from gpu_check_workers import RESULT_PREFIX  # noqa: E402
 
 SCHEMA = 'dcama_mm.gpu_check/1'
 BENCHMARK = osp.join(HERE, 'benchmark.py')
-WORKERS = osp.join(HERE, 'gpu_check_workers.py')
 SWINB = osp.join(ROOT, 'configs', '_base_', 'models', 'dcama_swinb.py')
 R50 = osp.join(ROOT, 'configs', '_base_', 'models', 'dcama_r50.py')
 DEMO = osp.join(ROOT, 'configs', 'dcama_synthetic_demo.py')
@@ -80,85 +78,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--pytest-args', nargs=argparse.REMAINDER,
                         default=None, help='instead of -m cuda TEST_PATHS')
     return parser.parse_args(argv)
-
-
-def stage_env(env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-    """The environment of a stage's command: ours, ``env`` on top, and the
-    repository first on ``PYTHONPATH`` (keeping what was there, e.g. the
-    folder of an offline bundle, see ``gpu_check.sh --bundle``)."""
-    full_env = dict(os.environ, **(env or {}))
-    full_env['PYTHONPATH'] = ROOT + (
-        os.pathsep + full_env['PYTHONPATH']
-        if full_env.get('PYTHONPATH') else '')
-    return full_env
-
-
-class Runner:
-    """Runs the stages' commands within the budget and logs them."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.deadline = time.monotonic() + args.budget
-        self.logs = osp.join(args.out_dir, 'logs')
-        os.makedirs(self.logs, exist_ok=True)
-
-    def left(self) -> float:
-        return self.deadline - time.monotonic()
-
-    def run(self, name: str, cmd: List[str], timeout: float,
-            env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
-        """Run ``cmd`` (output to ``logs/<name>.log``) for at most
-        ``timeout`` seconds and what is left of the budget."""
-        limit = min(timeout, self.left())
-        log = osp.join(self.logs, f'{name}.log')
-        record: Dict[str, object] = dict(command=cmd, log=log)
-        if limit < 5:
-            return dict(record, status='skipped',
-                        error='no time left in the budget')
-        full_env = stage_env(env)
-        start = time.perf_counter()
-        with open(log, 'w') as out:
-            try:
-                proc = subprocess.run(cmd, cwd=ROOT, env=full_env,
-                                      stdout=out, stderr=subprocess.STDOUT,
-                                      timeout=limit)
-                code = proc.returncode
-            except subprocess.TimeoutExpired:
-                code = None
-        record['seconds'] = round(time.perf_counter() - start, 2)
-        with open(log) as f:
-            text = f.read()
-        record['returncode'] = code
-        if code is None:
-            record.update(status='timeout',
-                          error=f'stopped after {limit:.0f} s')
-        elif code != 0:
-            record.update(status='failed', error=_last_error(text))
-        else:
-            record['status'] = 'ok'
-        record['output'] = text
-        return record
-
-    def worker(self, name: str, args: List[str],
-               timeout: float) -> Dict[str, object]:
-        """A :mod:`gpu_check_workers` worker; its result under ``result``."""
-        record = self.run(name, [self.args.python, WORKERS] + args, timeout)
-        text = record.pop('output', '')
-        for line in text.splitlines():
-            if line.startswith(RESULT_PREFIX):
-                record['result'] = json.loads(line[len(RESULT_PREFIX):])
-        if record['status'] == 'ok' and 'result' not in record:
-            record.update(status='failed', error='no result line printed')
-        return record
-
-
-def _last_error(text: str) -> str:
-    """The last line that looks like an error (else the last line)."""
-    lines = [line for line in text.strip().splitlines() if line.strip()]
-    for line in reversed(lines):
-        if re.search(r'(Error|error:|Exception)', line):
-            return line.strip()[-500:]
-    return lines[-1][-500:] if lines else 'no output'
 
 
 def stage_environment(r: Runner) -> Dict[str, object]:
