@@ -38,14 +38,18 @@ FIRST_WEIGHTS_ONLY_TORCH = '2.6.0'
 
 def load_local_checkpoint(filename: str,
                           map_location: Optional[Union[str,
-                                                       Callable]] = None
-                          ) -> Any:
+                                                       Callable]] = None,
+                          mmap: bool = False) -> Any:
     """Load a local checkpoint file, trusting its pickled content.
 
     Args:
         filename (str): Path of the checkpoint (``~`` is expanded).
         map_location (str | Callable, optional): As in :func:`torch.load`.
             Defaults to None.
+        mmap (bool): Map the file instead of reading it (as in
+            :func:`torch.load`; zip-format files only): the keys and
+            shapes are read, a tensor's data only when it is used.
+            Defaults to False.
 
     Returns:
         Any: The loaded object (usually a dict).
@@ -56,7 +60,8 @@ def load_local_checkpoint(filename: str,
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
-    return torch.load(filename, map_location=map_location, weights_only=False)
+    return torch.load(
+        filename, map_location=map_location, weights_only=False, mmap=mmap)
 
 
 def needs_trusted_local_loader(mmengine_version: Optional[str] = None,

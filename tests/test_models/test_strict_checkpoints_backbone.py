@@ -152,3 +152,24 @@ def test_load_partial_marks_only_the_backbones_pretrained_weights():
     configure_checkpoint_loading(cfg, partial=True)
     assert cfg.model.backbone.init_cfg.strict is False
     assert 'strict' not in cfg.model.decode_head.init_cfg
+
+
+def test_the_weights_file_is_read_once(tmp_path, monkeypatch):
+    # the check maps the file (names and shapes, no tensor data); only
+    # mmengine's PretrainedInit reads it
+    weights = _random_resnet(50)
+    path = _save(tmp_path / 'r50.pth', weights)
+    reads = []
+    load = torch.load
+
+    def counting_load(f, *args, **kwargs):
+        if str(f) == path:
+            reads.append(bool(kwargs.get('mmap')))
+        return load(f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, 'load', counting_load)
+    model = _resnet50(path)
+    model.init_weights()
+    assert reads.count(False) == 1, reads
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key

@@ -354,7 +354,9 @@ def check_pretrained_fits(module: nn.Module,
     Raises:
         CheckpointMismatchError: If they do not fit and ``strict``.
     """
-    checkpoint = read_checkpoint(filename, option=option)
+    # mapped, not read: only names and shapes are compared here, and
+    # mmengine's PretrainedInit reads the file that passes
+    checkpoint = read_checkpoint(filename, option=option, mmap=True)
     state_dict = state_dict_of(checkpoint)
     if prefix:
         prefix = prefix if prefix.endswith('.') else prefix + '.'

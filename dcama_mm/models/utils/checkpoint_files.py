@@ -18,6 +18,8 @@ from typing import Any, Callable, List, Optional, Union
 
 from mmengine.runner import CheckpointLoader
 
+from dcama_mm.utils.compat import load_local_checkpoint
+
 __all__ = [
     'NotACheckpointError', 'not_a_checkpoint_reason', 'check_checkpoint_file',
     'read_checkpoint', 'pickled_strings'
@@ -121,7 +123,8 @@ def check_checkpoint_file(path: str,
 
 def read_checkpoint(filename: str,
                     map_location: Optional[Union[str, Callable]] = 'cpu',
-                    option: Optional[str] = None) -> Any:
+                    option: Optional[str] = None,
+                    mmap: bool = False) -> Any:
     """Load a checkpoint through mmengine's loaders, with clear errors.
 
     Every scheme of :class:`mmengine.runner.CheckpointLoader` works (local
@@ -135,6 +138,10 @@ def read_checkpoint(filename: str,
             Defaults to 'cpu'.
         option (str, optional): The option that named it, for the
             messages. Defaults to None.
+        mmap (bool): Map a local zip-format file instead of reading it
+            (:func:`~dcama_mm.utils.load_local_checkpoint`), for a look at
+            the keys and shapes that leaves the reading to the loader that
+            needs the data. Other files are read. Defaults to False.
 
     Returns:
         Any: The loaded object (usually a dict).
@@ -152,6 +159,9 @@ def read_checkpoint(filename: str,
                 f'{where}the checkpoint "{filename}" does not exist.')
         check_checkpoint_file(filename, option)
     try:
+        if local and mmap and zipfile.is_zipfile(filename):
+            return load_local_checkpoint(
+                filename, map_location=map_location, mmap=True)
         return CheckpointLoader.load_checkpoint(
             filename, map_location=map_location)
     except Exception as exc:  # torch raises many types on damaged files
