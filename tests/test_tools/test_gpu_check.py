@@ -123,20 +123,30 @@ def test_summary_lines_of_ok_and_failed_runs():
     report = dict(device='cuda', wall_s=300.0, environment=dict(
         gpu='NVIDIA H200', gpu_memory_bytes=140 * 1024**3,
         gpu_capability='9.0', cpu_count=16, torch='2.x', torch_cuda='13.0',
-        cudnn=1, python='3.11'), stages=dict(
+        cudnn=1, python='3.11', cpu_model='Intel Xeon', cpu_capability=
+        'AVX512', cpu_native_bf16=True), stages=dict(
             benchmark=dict(status='failed', seconds=10, error='1 of 2',
                            runs=[run, dict(run, precision='fp16',
                                            status='timeout',
                                            error='stopped')]),
             max_shots=dict(status='ok', seconds=5, result=dict(
                 size=[384, 384], largest=300, first_failing=301,
-                stopped='bisected', cap=2048))))
+                stopped='bisected', cap=2048)),
+            cpu_bf16=dict(status='ok', seconds=60, runs=[
+                dict(run, precision='fp32', latency_median_s=1.5),
+                dict(run, latency_median_s=1.2)], ratio=0.8,
+                round_ratios=[0.8], target=0.6, meets_target=False)))
     text = '\n'.join(summary_lines(report))
     assert 'NVIDIA H200 (140 GiB, capability 9.0)' in text
     assert 'swin-b 1-shot bf16:     12.3 ms,   81.30 episodes/s,   2.00 GiB' \
         in text
     assert 'swin-b 1-shot fp16: timeout: stopped' in text
     assert 'largest K that fits at 384x384: 300 (first failing: 301' in text
+    assert 'CPU        : Intel Xeon (capability AVX512, native bf16 True)' \
+        in text
+    assert 'swin-b 1-shot fp32:   1500.0 ms' in text
+    assert ('bf16 / fp32 = 0.800 (rounds [0.8]; target <= 0.6: not met)'
+            in text)
 
 
 def _run_driver(*args):
@@ -200,3 +210,67 @@ def test_shell_wrapper(tmp_path):
                           env=dict(os.environ, PYTHON='/nonexistent/python'))
     assert proc.returncode == 2
     assert '/nonexistent/python cannot import torch' in proc.stderr
+
+
+def test_bf16_ratio_of_alternated_runs():
+    from gpu_check_summary import bf16_ratio
+
+    def run(precision, round_, latency, status='ok'):
+        return dict(precision=precision, round=round_, status=status,
+                    latency_median_s=latency)
+
+    result = bf16_ratio([run('fp32', 0, 2.0), run('bf16', 0, 1.0),
+                         run('fp32', 1, 2.4), run('bf16', 1, 1.8)])
+    # medians of the two rounds: fp32 2.2, bf16 1.4
+    assert result['fp32_s'] == pytest.approx(2.2)
+    assert result['bf16_s'] == pytest.approx(1.4)
+    assert result['ratio'] == pytest.approx(1.4 / 2.2, abs=1e-4)
+    assert result['round_ratios'] == [0.5, 0.75]
+    assert result['target'] == 0.6 and result['meets_target'] is False
+    # a round with a failed run gives no round ratio; no bf16 at all, none
+    result = bf16_ratio([run('fp32', 0, 2.0), run('bf16', 0, 1.0),
+                         run('fp32', 1, 2.0), run('bf16', 1, 0, 'timeout')])
+    assert result['round_ratios'] == [0.5] and result['meets_target']
+    assert bf16_ratio([run('fp32', 0, 2.0)])['ratio'] is None
+
+
+def test_cpu_bf16_stage_measures_alternated_or_says_why_not(tmp_path):
+    """A real quick run: ``always`` measures fp32, bf16, fp32, bf16 on the
+    CPU with 2 threads; ``auto`` skips a CPU without native bf16, with the
+    reason, and the check still exits 0."""
+    from dcama_mm.models.utils.precision import native_bf16_cpu
+    out = tmp_path / 'always'
+    proc = _run_driver('--device', 'cpu', '--quick', '--out-dir', str(out),
+                       '--stages', 'cpu_bf16', '--cpu-bf16', 'always')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((out / 'gpu_check.json').read_text())
+    assert report['environment']['cpu_native_bf16'] is native_bf16_cpu()
+    stage = report['stages']['cpu_bf16']
+    assert stage['status'] == 'ok', stage
+    assert [(r['precision'], r['round']) for r in stage['runs']] == [
+        ('fp32', 0), ('bf16', 0), ('fp32', 1), ('bf16', 1)]
+    for run in stage['runs']:
+        assert run['threads'] == 2 and run['size'] == [64, 64]
+        assert run['command'][run['command'].index('--device') + 1] == 'cpu'
+        assert ('--amp' in run['command']) is (run['precision'] == 'bf16')
+    fp32 = sorted(r['latency_median_s'] for r in stage['runs']
+                  if r['precision'] == 'fp32')
+    bf16 = sorted(r['latency_median_s'] for r in stage['runs']
+                  if r['precision'] == 'bf16')
+    assert stage['ratio'] == pytest.approx(
+        (sum(bf16) / 2) / (sum(fp32) / 2), abs=1e-4)
+    assert len(stage['round_ratios']) == 2
+    assert 'bf16 / fp32 = ' in (out / 'gpu_check.txt').read_text()
+
+    out = tmp_path / 'auto'
+    proc = _run_driver('--device', 'cpu', '--quick', '--out-dir', str(out),
+                       '--stages', 'cpu_bf16')
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    stage = json.loads(
+        (out / 'gpu_check.json').read_text())['stages']['cpu_bf16']
+    if native_bf16_cpu():
+        assert stage['status'] == 'ok' and stage['ratio'] is not None
+    else:
+        assert stage['status'] == 'skipped' and not stage['applicable']
+        assert 'has no native bf16' in stage['error']
+        assert '--cpu-bf16 always' in stage['error']

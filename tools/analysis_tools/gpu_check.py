@@ -19,6 +19,11 @@ budget is skipped):
 6. ``dist_train``: ``tools/dist_train.sh`` of the demo config on 1 GPU for
    one epoch, on the demo's synthetic data (generated as
    ``tools/run_demo.py`` does).
+7. ``cpu_bf16``: on the host CPU, if it has native bf16 (AVX-512 BF16 /
+   AMX), Swin-B 1-shot at 384x384 with 2 threads in fp32 and bf16,
+   alternated processes (fp32, bf16, fp32, bf16): the bf16 / fp32 ratio
+   of the medians, against the target 0.6. Skipped, with the reason, on a
+   CPU that emulates bf16 (``--cpu-bf16 always`` measures it anyway).
 
 Writes ``gpu_check.json`` (every figure, per stage ``status``: ok /
 failed / timeout / skipped, and ``error``), ``gpu_check.txt`` (a short
@@ -35,26 +40,22 @@ import os
 import os.path as osp
 import re
 import socket
-import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from gpu_check_benchmarks import (DEMO, SWINB, _amp_flags,  # noqa: E402,F401
+                                  _amp_interface, _figures, stage_benchmark,
+                                  stage_cpu_bf16, stage_train_step)
 from gpu_check_runner import ROOT, Runner, stage_env  # noqa: E402,F401
-from gpu_check_summary import PRECISIONS, summary_lines  # noqa: E402
+from gpu_check_summary import summary_lines  # noqa: E402
 
 SCHEMA = 'dcama_mm.gpu_check/1'
-BENCHMARK = osp.join(HERE, 'benchmark.py')
-SWINB = osp.join(ROOT, 'configs', '_base_', 'models', 'dcama_swinb.py')
-R50 = osp.join(ROOT, 'configs', '_base_', 'models', 'dcama_r50.py')
-DEMO = osp.join(ROOT, 'configs', 'dcama_synthetic_demo.py')
 TEST_PATHS = ('tests/test_models',
               'tests/test_apis/test_few_shot_inferencer.py')
-# amp's benchmark flags: new interface (--amp --amp-dtype) and older one
-AMP_DTYPE_NAMES = {'bf16': 'bfloat16', 'fp16': 'float16'}
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -75,6 +76,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='tiny sizes: check the script itself')
     parser.add_argument('--max-shots-cap', type=int, default=None,
                         help='largest K tried (default 2048; 4 with --quick)')
+    parser.add_argument(
+        '--cpu-bf16', choices=('auto', 'always', 'never'), default='auto',
+        help='the cpu_bf16 stage: auto measures only on a CPU with native '
+        'bf16 (AVX-512 BF16 / AMX), always also where it is emulated')
     parser.add_argument('--pytest-args', nargs=argparse.REMAINDER,
                         default=None, help='instead of -m cuda TEST_PATHS')
     return parser.parse_args(argv)
@@ -104,106 +109,6 @@ def stage_tests(r: Runner) -> Dict[str, object]:
         failed = re.findall(r'^(?:FAILED|ERROR) (\S+)', text, re.M)
         record['failed_tests'] = failed[:50]
     return record
-
-
-def _amp_interface(r: Runner) -> str:
-    """'amp-dtype' (--amp --amp-dtype NAME), 'amp-choice' (--amp bf16) or
-    'none', from the benchmark's --help."""
-    help_text = subprocess.run([r.args.python, BENCHMARK, '--help'],
-                               cwd=ROOT, capture_output=True, text=True,
-                               env=stage_env(),
-                               timeout=120).stdout
-    if '--amp-dtype' in help_text:
-        return 'amp-dtype'
-    return 'amp-choice' if '--amp' in help_text else 'none'
-
-
-def _amp_flags(interface: str, precision: str) -> List[str]:
-    if precision == 'fp32':
-        return []
-    if interface == 'amp-dtype':
-        return ['--amp', '--amp-dtype', AMP_DTYPE_NAMES[precision]]
-    if interface == 'amp-choice':
-        return ['--amp', precision]
-    raise ValueError(f'benchmark.py has no --amp option: {precision} '
-                     'cannot be measured')
-
-
-def _benchmark_runs(r: Runner, name: str, cases: List[tuple],
-                    train: bool) -> Dict[str, object]:
-    quick = r.args.quick
-    size = ['64', '64'] if quick else ['384', '384']
-    timing = ['--repeat', '1', '--warmup', '0'] if quick else [
-        '--repeat', '10', '--warmup', '3']
-    try:
-        interface = _amp_interface(r)
-    except (OSError, subprocess.SubprocessError) as exc:
-        interface = f'unknown ({exc})'
-    runs, start = [], time.perf_counter()
-    for model, config, shots in cases:
-        for precision in PRECISIONS:
-            tag = f'{name}_{model}_{shots}shot_{precision}'
-            run = dict(model=model, config=osp.relpath(config, ROOT),
-                       shots=shots, precision=precision, mode='train'
-                       if train else 'inference', size=[int(s) for s in size])
-            try:
-                flags = _amp_flags(interface, precision)
-            except ValueError as exc:
-                runs.append(dict(run, status='failed', error=str(exc)))
-                continue
-            out = osp.join(r.logs, f'{tag}.json')
-            cmd = [r.args.python, BENCHMARK, config, '--device',
-                   r.args.device, '--shots', str(shots), '--size', *size,
-                   *timing, '--no-flops', '--out', out, *flags]
-            if train:
-                cmd.append('--train')
-            record = r.run(tag, cmd, 60 if train else 45)
-            record.pop('output', None)
-            run.update(record)
-            if record['status'] == 'ok':
-                run.update(_figures(out))
-            runs.append(run)
-    statuses = {run['status'] for run in runs}
-    return dict(status='ok' if statuses == {'ok'} else 'failed',
-                amp_interface=interface, runs=runs,
-                seconds=round(time.perf_counter() - start, 2),
-                error=None if statuses == {'ok'} else
-                f'{sum(run["status"] != "ok" for run in runs)} of '
-                f'{len(runs)} runs did not succeed')
-
-
-def _figures(path: str) -> Dict[str, object]:
-    """The figures of one benchmark JSON (a failed run if one is
-    missing: the benchmark's output may have changed)."""
-    keys = dict(latency_median_s='latency_median',
-                latency_min_s='latency_min', episodes_per_s='episodes_per_s',
-                max_memory_bytes='peak_memory', memory_kind='memory_kind',
-                fast_paths='fast_paths')
-    try:
-        with open(path) as f:
-            figures = json.load(f)
-    except (OSError, ValueError) as exc:
-        return dict(status='failed', error=f'{path}: {exc}')
-    missing = sorted(v for v in keys.values() if v not in figures)
-    found = {k: figures[v] for k, v in keys.items() if v in figures}
-    if missing:
-        found.update(status='failed',
-                     error=f'{path} lacks {missing} (benchmark.py changed?)')
-    return found
-
-
-def stage_benchmark(r: Runner) -> Dict[str, object]:
-    if r.args.quick:
-        return _benchmark_runs(r, 'benchmark', [('demo-r50w16', DEMO, 1)],
-                               False)
-    return _benchmark_runs(r, 'benchmark', [('swin-b', SWINB, 1),
-                                            ('swin-b', SWINB, 5),
-                                            ('r50', R50, 1)], False)
-
-
-def stage_train_step(r: Runner) -> Dict[str, object]:
-    case = ('demo-r50w16', DEMO, 1) if r.args.quick else ('swin-b', SWINB, 1)
-    return _benchmark_runs(r, 'train_step', [case], True)
 
 
 def stage_max_shots(r: Runner) -> Dict[str, object]:
@@ -268,7 +173,8 @@ def _last_metrics(work_dir: str) -> Optional[Dict[str, object]]:
 
 STAGES = dict(environment=stage_environment, tests=stage_tests,
               benchmark=stage_benchmark, train_step=stage_train_step,
-              max_shots=stage_max_shots, dist_train=stage_dist_train)
+              max_shots=stage_max_shots, dist_train=stage_dist_train,
+              cpu_bf16=stage_cpu_bf16)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -306,13 +212,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                  if stages[name]['status'] != 'ok' else ''), flush=True)
         if name == 'environment':
             report['environment'] = stages[name].get('result', {})
+            runner.environment = report['environment']
             if report['environment'].get('cuda_error'):
                 code = 2
                 break
     report['wall_s'] = round(time.time() - started, 2)
     report['finished'] = datetime.datetime.now(
         datetime.timezone.utc).isoformat()
-    if code == 0 and any(s['status'] != 'ok' for s in stages.values()):
+    # a stage that does not apply here (cpu_bf16 on an emulating CPU) is
+    # skipped with its reason, not failed
+    if code == 0 and any(s['status'] != 'ok' and s.get('applicable', True)
+                         for s in stages.values()):
         code = 1
     report['exit_code'] = code
     path = osp.join(args.out_dir, 'gpu_check.json')

@@ -33,6 +33,8 @@ class Runner:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        #: the environment stage's result, once it has run
+        self.environment: Dict[str, object] = {}
         self.deadline = time.monotonic() + args.budget
         self.logs = osp.join(args.out_dir, 'logs')
         os.makedirs(self.logs, exist_ok=True)

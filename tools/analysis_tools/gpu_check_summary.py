@@ -1,12 +1,48 @@
 # Copyright (c) dcama_mm contributors. All rights reserved.
 """The short text summary of ``gpu_check.json`` (see ``gpu_check.py``)."""
-from typing import Dict, List
+import statistics
+from typing import Dict, List, Sequence
 
 #: The precisions the benchmark stages measure.
 PRECISIONS = ('fp32', 'bf16', 'fp16')
 #: The values of a stage's ``status``.
 STATUSES = ('ok', 'failed', 'timeout', 'skipped')
 GiB = 1024**3
+#: The issue's CPU target: bf16 at most this fraction of fp32's time.
+CPU_BF16_TARGET = 0.6
+
+
+def bf16_ratio(runs: Sequence[Dict[str, object]]) -> Dict[str, object]:
+    """bf16 / fp32 of alternated runs: the ratio of the median latencies,
+    and each round's own ratio (fp32 and bf16 of one round side by side).
+
+    Args:
+        runs: The ``cpu_bf16`` stage's runs (``precision``, ``round``,
+            ``status``, ``latency_median_s``).
+
+    Returns:
+        dict: ``fp32_s``, ``bf16_s``, ``ratio``, ``round_ratios``,
+        ``target`` and ``meets_target`` (None where a precision has no
+        successful run).
+    """
+    medians: Dict[str, List[float]] = dict(fp32=[], bf16=[])
+    by_round: Dict[int, Dict[str, float]] = {}
+    for run in runs:
+        if run['status'] == 'ok' and run['precision'] in medians:
+            medians[run['precision']].append(run['latency_median_s'])
+            by_round.setdefault(run['round'], {})[run['precision']] = run[
+                'latency_median_s']
+    if not medians['fp32'] or not medians['bf16']:
+        return dict(fp32_s=None, bf16_s=None, ratio=None, round_ratios=[],
+                    target=CPU_BF16_TARGET, meets_target=None)
+    fp32, bf16 = (statistics.median(medians[p]) for p in ('fp32', 'bf16'))
+    ratio = bf16 / fp32
+    return dict(
+        fp32_s=fp32, bf16_s=bf16, ratio=round(ratio, 4),
+        round_ratios=[round(r['bf16'] / r['fp32'], 4)
+                      for _, r in sorted(by_round.items())
+                      if len(r) == 2],
+        target=CPU_BF16_TARGET, meets_target=ratio <= CPU_BF16_TARGET)
 
 
 def _environment_lines(env: Dict[str, object]) -> List[str]:
@@ -16,6 +52,9 @@ def _environment_lines(env: Dict[str, object]) -> List[str]:
         + (f" ({env['gpu_memory_bytes'] / GiB:.0f} GiB, capability "
            f"{env['gpu_capability']})" if env.get('gpu_memory_bytes') else '')
         + f", {env.get('cpu_count')} CPU cores",
+        f"CPU        : {env.get('cpu_model')} (capability "
+        f"{env.get('cpu_capability')}, native bf16 "
+        f"{env.get('cpu_native_bf16')})",
         f"software   : torch {env.get('torch')} (CUDA "
         f"{env.get('torch_cuda')}, cuDNN {env.get('cudnn')}), python "
         f"{env.get('python')}",
@@ -57,6 +96,13 @@ def summary_lines(report: Dict[str, object]) -> List[str]:
                                           stage['counts'].items()))
         if name in ('benchmark', 'train_step'):
             lines += [_run_line(run) for run in stage.get('runs', [])]
+        if name == 'cpu_bf16' and stage.get('ratio') is not None:
+            lines += [_run_line(run) for run in stage.get('runs', [])]
+            lines.append(
+                f"  bf16 / fp32 = {stage['ratio']:.3f} (rounds "
+                f"{stage['round_ratios']}; target <= {stage['target']}: "
+                + {True: 'met', False: 'not met', None: 'not judged, quick '
+                   'run'}[stage['meets_target']] + ')')
         if name == 'max_shots' and stage.get('result'):
             res = stage['result']
             lines.append(

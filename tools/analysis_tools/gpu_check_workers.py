@@ -36,6 +36,28 @@ def emit(result: Dict[str, object]) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
+def _cpu_model() -> Optional[str]:
+    """The CPU's ``model name`` in ``/proc/cpuinfo`` (None elsewhere)."""
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _native_bf16_cpu() -> Optional[bool]:
+    """dcama_mm's check of oneDNN bf16 (None if dcama_mm does not import:
+    the ``packages`` entry says why)."""
+    try:
+        from dcama_mm.models.utils.precision import native_bf16_cpu
+    except Exception:  # noqa: BLE001 (reported under packages)
+        return None
+    return native_bf16_cpu()
+
+
 def environment(device: str) -> Dict[str, object]:
     """What the figures come from; ``cuda_error`` says why CUDA cannot run.
 
@@ -59,7 +81,11 @@ def environment(device: str) -> Dict[str, object]:
         # PyTorch's defaults, which the benchmarks' fp32 runs keep
         tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
         tf32_cudnn=torch.backends.cudnn.allow_tf32,
-        device=device)
+        device=device,
+        cpu_model=_cpu_model(),
+        cpu_capability=torch.backends.cpu.get_cpu_capability(),
+        # oneDNN's bf16 kernels (AVX-512 BF16 / AMX): the CPU bf16 stage
+        cpu_native_bf16=_native_bf16_cpu())
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(
