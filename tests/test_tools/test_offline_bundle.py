@@ -157,6 +157,46 @@ def test_installer_says_when_the_stack_does_not_import(tmp_path, probe_wheel):
     assert "No module named 'dcama_no_such_module'" in proc.stderr
 
 
+def _fake_mmcv_bundle(tmp_path, ops_body):
+    """A bundle whose carried mmcv wheel fails to import (``ops_body`` is
+    its ``mmcv/ops/__init__.py``), with a source archive that is no mmcv
+    source, so the fallback build stops at once."""
+    src = tmp_path / 'fake_mmcv'
+    (src / 'mmcv' / 'ops').mkdir(parents=True)
+    (src / 'mmcv' / '__init__.py').write_text('')
+    (src / 'mmcv' / 'ops' / '__init__.py').write_text(ops_body)
+    (src / 'setup.py').write_text(
+        'from setuptools import setup\nsetup(name="mmcv", version="2.1.0", '
+        'packages=["mmcv", "mmcv.ops"])\n')
+    dist = tmp_path / 'fake_dist'
+    subprocess.run([sys.executable, '-m', 'pip', 'wheel', '-q', '--no-deps',
+                    '--no-build-isolation', '--no-index', '-w', str(dist),
+                    str(src)], check=True, capture_output=True)
+    (wheel, ) = dist.iterdir()
+    bundle = _bundle(tmp_path, wheel)
+    (tmp_path / 'archive' / 'mmcv-2.1.0').mkdir(parents=True)
+    subprocess.run(['tar', '-czf', str(bundle / 'mmcv-2.1.0.tar.gz'), '-C',
+                    str(tmp_path / 'archive'), 'mmcv-2.1.0'], check=True)
+    return bundle
+
+
+@pytest.mark.parametrize('ops_body,why', [
+    ("raise ImportError('mmcv/_ext.so: undefined symbol: _ZN3c104cuda')\n",
+     'ImportError: mmcv/_ext.so: undefined symbol: _ZN3c104cuda'),
+    # a damaged extension can kill Python while it maps the library
+    ('import os, signal\nos.kill(os.getpid(), signal.SIGBUS)\n',
+     "'import mmcv.ops' exits with status 135 and prints nothing"),
+])
+def test_installer_builds_mmcv_when_the_carried_wheel_fails(
+        tmp_path, ops_body, why):
+    proc = _install(_fake_mmcv_bundle(tmp_path, ops_body), tmp_path / 'site')
+    assert ("the bundle's mmcv-2.1.0-py3-none-any.whl does not import with "
+            f'this torch ({why}): building mmcv here instead') in proc.stderr
+    # the build was tried, on the bundle's source archive
+    assert 'holds no mmcv-<version>/setup.py' in proc.stderr
+    assert proc.returncode == 2
+
+
 def test_installer_refuses_what_is_not_a_bundle_for_this_python(
         tmp_path, probe_wheel):
     (tmp_path / 'empty').mkdir()

@@ -85,10 +85,18 @@ log "installing ${#WHEELS[@]} wheels into $SITE"
     --disable-pip-version-check --upgrade --target "$SITE" "${WHEELS[@]}"
 SOURCES=("$BUNDLE"/mmcv-*.tar.gz)
 PREBUILT=("$BUNDLE"/mmcv-*.whl)
-if [ "${#SOURCES[@]}" -gt 0 ] && ! MMCV_ERR="$("$PY" -c 'import mmcv.ops' 2>&1)"; then
+MMCV_STATUS=0
+if [ "${#SOURCES[@]}" -gt 0 ]; then
+    MMCV_ERR="$("$PY" -c 'import mmcv.ops' 2>&1)" || MMCV_STATUS=$?
+fi
+if [ "$MMCV_STATUS" -ne 0 ]; then
     if [ "${#PREBUILT[@]}" -gt 0 ]; then
+        # a wheel of another torch raises an ImportError; a damaged one can
+        # kill Python without a word (e.g. SIGBUS, status 135)
+        WHY="$(echo "$MMCV_ERR" | tail -n1)"
         log "the bundle's $(basename "${PREBUILT[0]}") does not import with this torch" \
-            "($(echo "$MMCV_ERR" | tail -n1)): building mmcv here instead"
+            "(${WHY:-'import mmcv.ops' exits with status $MMCV_STATUS and prints nothing}):" \
+            "building mmcv here instead"
     fi
     MMCV_WHEEL="$(bash "$ROOT/tools/misc/build_mmcv.sh" "$PY" "${SOURCES[0]}" "$SITE/.mmcv_wheel" | tail -n1)"
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
