@@ -36,26 +36,16 @@ def emit(result: Dict[str, object]) -> None:
     print(RESULT_PREFIX + json.dumps(result), flush=True)
 
 
-def _cpu_model() -> Optional[str]:
-    """The CPU's ``model name`` in ``/proc/cpuinfo`` (None elsewhere)."""
+def _cpu_facts() -> Dict[str, object]:
+    """The CPU's model name and whether it has oneDNN bf16, by dcama_mm's
+    own functions (None where dcama_mm does not import: ``packages`` says
+    why)."""
     try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return None
-
-
-def _native_bf16_cpu() -> Optional[bool]:
-    """dcama_mm's check of oneDNN bf16 (None if dcama_mm does not import:
-    the ``packages`` entry says why)."""
-    try:
+        from dcama_mm.analysis import cpu_model
         from dcama_mm.models.utils.precision import native_bf16_cpu
     except Exception:  # noqa: BLE001 (reported under packages)
-        return None
-    return native_bf16_cpu()
+        return dict(cpu_model=None, cpu_native_bf16=None)
+    return dict(cpu_model=cpu_model(), cpu_native_bf16=native_bf16_cpu())
 
 
 def environment(device: str) -> Dict[str, object]:
@@ -82,10 +72,10 @@ def environment(device: str) -> Dict[str, object]:
         tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
         tf32_cudnn=torch.backends.cudnn.allow_tf32,
         device=device,
-        cpu_model=_cpu_model(),
         cpu_capability=torch.backends.cpu.get_cpu_capability(),
-        # oneDNN's bf16 kernels (AVX-512 BF16 / AMX): the CPU bf16 stage
-        cpu_native_bf16=_native_bf16_cpu())
+        # cpu_native_bf16: oneDNN's bf16 kernels (AVX-512 BF16 / AMX), which
+        # the cpu_bf16 stage needs
+        **_cpu_facts())
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
         info.update(
