@@ -1,0 +1,97 @@
+"""The fused attention's training path under CUDA's autocast rules.
+
+CUDA autocast runs ``softmax`` in float32 (its fp32 op list); the CPU's
+runs it in the autocast dtype. So under CUDA fp16/bf16 autocast the
+one-pass backward of :class:`DCAMAAttention` (``_MaskAggregation``) meets
+fp32 softmax weights beside fp16/bf16 queries and keys, and runs outside
+autocast (mmengine's ``AmpOptimWrapper`` calls ``backward`` after the
+autocast context). Without a GPU, :class:`CudaSoftmaxRule` applies that one
+rule of CUDA autocast to the CPU's autocast, so the CPU shows the dtypes a
+GPU would; the ``device``-parametrised case runs the real thing on CUDA.
+
+Tolerance: ``8u`` of the low-precision dtype (``u = 2**-11`` for fp16,
+``2**-8`` for bf16), as ``test_amp.py`` argues for bf16.
+"""
+import contextlib
+
+import pytest
+import torch
+from torch.overrides import TorchFunctionMode
+
+from dcama_mm.models.layers import DCAMAAttention
+
+UNIT = {torch.float16: 2**-11, torch.bfloat16: 2**-8}
+
+
+class CudaSoftmaxRule(TorchFunctionMode):
+    """CUDA autocast's rule for softmax (run in float32), applied under the
+    CPU's autocast."""
+
+    _SOFTMAX = (torch.Tensor.softmax, torch.softmax,
+                torch.nn.functional.softmax)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self._SOFTMAX and torch.is_autocast_enabled('cpu'):
+            args = (args[0].float(), ) + tuple(args[1:])
+        return func(*args, **(kwargs or {}))
+
+
+def _grads(device, fast: bool, dtype, attn_drop: float, cuda_rule: bool):
+    torch.manual_seed(0)
+    attn = DCAMAAttention(64, num_heads=8, attn_drop=attn_drop).to(device)
+    attn.train()
+    attn.fast_paths = fast
+    gen = torch.Generator().manual_seed(1)
+    query = torch.randn(2, 96, 64, generator=gen).to(device)
+    key = torch.randn(2, 160, 64, generator=gen).to(device)
+    value = (torch.rand(2, 160, generator=gen) > 0.5).float().to(device)
+    target = torch.randn(2, 96, generator=gen).to(device)
+    query.requires_grad_(True)
+    mode = CudaSoftmaxRule() if cuda_rule else contextlib.nullcontext()
+    torch.manual_seed(2)  # the same dropout draw
+    with mode, torch.autocast(device.type, dtype=dtype or torch.float32,
+                              enabled=dtype is not None):
+        out = attn(query, key, value)
+    # backward outside autocast, as AmpOptimWrapper does
+    (out.float() - target).pow(2).sum().backward()
+    return out.float().detach(), {
+        'query': query.grad,
+        'query_proj.weight': attn.query_proj.weight.grad,
+        'query_proj.bias': attn.query_proj.bias.grad,
+        'key_proj.weight': attn.key_proj.weight.grad,
+    }
+
+
+def _check(low, ref, dtype):
+    tol = 8 * UNIT[dtype]
+    low_out, low_grads = low
+    ref_out, ref_grads = ref
+    assert float((low_out - ref_out).abs().max() /
+                 ref_out.abs().max()) < tol
+    for name, grad in ref_grads.items():
+        assert low_grads[name].dtype == torch.float32, name
+        err = float((low_grads[name] - grad).norm() / grad.norm())
+        assert err < tol, (name, err)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize('attn_drop', [0.0, 0.5])
+def test_one_pass_backward_with_cuda_softmax_rule(dtype, attn_drop):
+    cpu = torch.device('cpu')
+    # the fp32 fast path draws its dropout mask from fp32 weights, as the
+    # fp32 softmax under the CUDA rule does: the same mask
+    ref = _grads(cpu, True, None, attn_drop, cuda_rule=False)
+    low = _grads(cpu, True, dtype, attn_drop, cuda_rule=True)
+    _check(low, ref, dtype)
+
+
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_one_pass_backward_under_device_autocast(device, dtype):
+    if device.type == 'cpu' and dtype == torch.float16:
+        pytest.skip('fp16 autocast is for CUDA (the CPU trains in bf16)')
+    if (device.type == 'cuda' and dtype == torch.bfloat16
+            and not torch.cuda.is_bf16_supported()):
+        pytest.skip('this GPU has no bf16')
+    ref = _grads(device, False, None, 0.0, cuda_rule=False)
+    low = _grads(device, True, dtype, 0.0, cuda_rule=False)
+    _check(low, ref, dtype)
