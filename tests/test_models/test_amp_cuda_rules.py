@@ -20,7 +20,6 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from dcama_mm.models.layers import DCAMAAttention
-from tests.device_helpers import to_device
 from tests.test_models.dcama_cases import build_segmentor
 
 UNIT = {torch.float16: 2**-11, torch.bfloat16: 2**-8}
@@ -100,13 +99,13 @@ def test_one_pass_backward_under_device_autocast(device, dtype):
     _check(low, ref, dtype)
 
 
-def _update(model, device, amp, episode):
+def _update(model, device, amp):
     """The parameter change of one SGD step (lr 1: minus the gradient) of
     ``tools/train.py``'s wrapper for ``amp`` on ``device``."""
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import DefaultScope
 
-    from dcama_mm.analysis import train_step
+    from dcama_mm.analysis import make_episodes, train_step
     from dcama_mm.engine.optimizers import amp_optim_wrapper_cfg
     model = copy.deepcopy(model).to(device).train()
     cfg = amp_optim_wrapper_cfg(
@@ -116,8 +115,9 @@ def _update(model, device, amp, episode):
         wrapper = build_optim_wrapper(model, cfg)
     before = {n: p.detach().clone() for n, p in model.named_parameters()
               if p.requires_grad}
-    query, samples = to_device((episode['query_imgs'],
-                                episode['data_samples']), device)
+    # drawn on the CPU, then moved: the same episode on every device
+    episode = make_episodes(2, 2, (64, 64), device)
+    query, samples = episode['query_imgs'], episode['data_samples']
     loss = train_step(model, wrapper, lambda: model.loss(query, samples))
     delta = torch.cat([(p.detach() - before[n]).flatten().float()
                        for n, p in model.named_parameters() if n in before])
@@ -129,7 +129,6 @@ def test_amp_train_step_of_the_wrapper(device, backbone):
     """tools/train.py --amp's step (AmpOptimWrapper with a dynamic loss
     scale on CUDA, AutocastOptimWrapper bf16 on the CPU) against fp32:
     the same loss and parameter update up to the dtype's round-off."""
-    from dcama_mm.analysis import make_episodes
     torch.manual_seed(0)
     model = build_segmentor(backbone)
     for module in model.modules():  # no dropout: the same computation
@@ -137,9 +136,8 @@ def test_amp_train_step_of_the_wrapper(device, backbone):
             module.p = 0.0
         if isinstance(module, DCAMAAttention):
             module.attn_drop_rate = 0.0
-    episode = make_episodes(2, 2, (64, 64))
-    _, ref_loss, ref = _update(model, device, False, episode)
-    kind, loss, delta = _update(model, device, 'auto', episode)
+    _, ref_loss, ref = _update(model, device, False)
+    kind, loss, delta = _update(model, device, 'auto')
     dtype = torch.float16 if device.type == 'cuda' else torch.bfloat16
     assert kind == ('AmpOptimWrapper'
                     if device.type == 'cuda' else 'AutocastOptimWrapper')
