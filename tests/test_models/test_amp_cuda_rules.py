@@ -145,3 +145,28 @@ def test_amp_train_step_of_the_wrapper(device, backbone):
     # a skipped step (an overflow of the loss scale) would leave 0
     err = float((delta - ref).norm() / ref.norm())
     assert err < 16 * UNIT[dtype], err
+
+
+@pytest.mark.parametrize('backbone', ['swin', 'r50'])
+@pytest.mark.parametrize('amp', ['auto', 'bfloat16'])
+def test_amp_logits_close_to_fp32_on_device(device, backbone, amp):
+    """``test_cfg.amp`` inference (fp16 for 'auto' on CUDA, bf16 on the
+    CPU) against fp32 on the same device; the logits come back fp32."""
+    from dcama_mm.models.utils.precision import resolve_amp_dtype, set_amp
+    from tests.test_models.dcama_cases import random_episode
+    dtype = resolve_amp_dtype(amp, device)
+    if device.type == 'cpu' and amp != 'auto':
+        pytest.skip('the same as auto on the CPU')
+    if (device.type == 'cuda' and dtype == torch.bfloat16
+            and not torch.cuda.is_bf16_supported()):
+        pytest.skip('this GPU has no bf16')
+    model = copy.deepcopy(build_segmentor(backbone)).to(device)
+    query, supports, masks = random_episode(1, 2, (32, 32), device=device)
+    with torch.no_grad():
+        ref = model.predict_logits(query, supports, masks)
+        set_amp(model, amp)
+        low = model.predict_logits(query, supports, masks)
+    assert low.dtype == torch.float32 and low.device == ref.device
+    assert not torch.equal(low, ref)  # it did run in low precision
+    err = float((low - ref).abs().max() / ref.abs().max())
+    assert err < 8 * UNIT[dtype], err
