@@ -87,16 +87,20 @@ def test_one_pass_backward_with_cuda_softmax_rule(dtype, attn_drop):
     _check(low, ref, dtype)
 
 
-@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
-def test_one_pass_backward_under_device_autocast(device, dtype):
-    if device.type == 'cpu' and dtype == torch.float16:
-        pytest.skip('fp16 autocast is for CUDA (the CPU trains in bf16)')
-    if (device.type == 'cuda' and dtype == torch.bfloat16
-            and not torch.cuda.is_bf16_supported()):
-        pytest.skip('this GPU has no bf16')
+def _device_dtypes(device):
+    """The autocast dtypes trained / run on ``device``: bf16 on the CPU;
+    fp16 and (where the GPU has it) bf16 on CUDA."""
+    if device.type == 'cpu':
+        return [torch.bfloat16]
+    return [torch.float16] + ([torch.bfloat16]
+                              if torch.cuda.is_bf16_supported() else [])
+
+
+def test_one_pass_backward_under_device_autocast(device):
     ref = _grads(device, False, None, 0.0, cuda_rule=False)
-    low = _grads(device, True, dtype, 0.0, cuda_rule=False)
-    _check(low, ref, dtype)
+    for dtype in _device_dtypes(device):
+        low = _grads(device, True, dtype, 0.0, cuda_rule=False)
+        _check(low, ref, dtype)
 
 
 def _update(model, device, amp):
@@ -148,25 +152,20 @@ def test_amp_train_step_of_the_wrapper(device, backbone):
 
 
 @pytest.mark.parametrize('backbone', ['swin', 'r50'])
-@pytest.mark.parametrize('amp', ['auto', 'bfloat16'])
-def test_amp_logits_close_to_fp32_on_device(device, backbone, amp):
-    """``test_cfg.amp`` inference (fp16 for 'auto' on CUDA, bf16 on the
-    CPU) against fp32 on the same device; the logits come back fp32."""
-    from dcama_mm.models.utils.precision import resolve_amp_dtype, set_amp
+def test_amp_logits_close_to_fp32_on_device(device, backbone):
+    """``test_cfg.amp`` inference (fp16 and bf16 on CUDA, bf16 on the CPU)
+    against fp32 on the same device; the logits come back fp32."""
+    from dcama_mm.models.utils.precision import dtype_name, set_amp
     from tests.test_models.dcama_cases import random_episode
-    dtype = resolve_amp_dtype(amp, device)
-    if device.type == 'cpu' and amp != 'auto':
-        pytest.skip('the same as auto on the CPU')
-    if (device.type == 'cuda' and dtype == torch.bfloat16
-            and not torch.cuda.is_bf16_supported()):
-        pytest.skip('this GPU has no bf16')
     model = copy.deepcopy(build_segmentor(backbone)).to(device)
     query, supports, masks = random_episode(1, 2, (32, 32), device=device)
     with torch.no_grad():
         ref = model.predict_logits(query, supports, masks)
-        set_amp(model, amp)
-        low = model.predict_logits(query, supports, masks)
-    assert low.dtype == torch.float32 and low.device == ref.device
-    assert not torch.equal(low, ref)  # it did run in low precision
-    err = float((low - ref).abs().max() / ref.abs().max())
-    assert err < 8 * UNIT[dtype], err
+    for dtype in _device_dtypes(device):
+        set_amp(model, dtype_name(dtype))
+        with torch.no_grad():
+            low = model.predict_logits(query, supports, masks)
+        assert low.dtype == torch.float32 and low.device == ref.device
+        assert not torch.equal(low, ref)  # it did run in low precision
+        err = float((low - ref).abs().max() / ref.abs().max())
+        assert err < 8 * UNIT[dtype], (dtype, err)
