@@ -16,6 +16,7 @@ from mmengine.runner import Runner
 from ..models.utils.precision import (AmpSetting, dtype_name,
                                       resolve_amp_dtype, set_amp)
 from .episodes import make_episodes
+from .profiling import synchronize
 
 
 class _Agreement:
@@ -84,11 +85,15 @@ def agreement_on_random_episodes(model: nn.Module,
             return model.predict_logits(ep['query_imgs'], ep['support_imgs'],
                                         ep['support_masks'])
 
+        # synchronised: on a GPU the clock would see only the launches
+        synchronize(device)
         start = time.perf_counter()
         ref = _logits(model, False, run)
+        synchronize(device)
         seconds['fp32'] += time.perf_counter() - start
         start = time.perf_counter()
         low = _logits(model, amp, run)
+        synchronize(device)
         seconds['amp'] += time.perf_counter() - start
         for r, a in zip(ref, low):
             counts.add(r, a)

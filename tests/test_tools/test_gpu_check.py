@@ -64,6 +64,37 @@ def test_largest_fitting_stops_at_the_deadline():
         largest_fitting(lambda k: True, 0)
 
 
+def test_largest_fitting_keeps_what_it_found_when_stopped():
+    import gpu_check_workers as workers
+    calls = []
+
+    def fits(k):
+        calls.append(k)
+        if k >= 8:
+            raise workers.SearchStopped('RuntimeError: CUDA error: invalid '
+                                        'configuration argument')
+        return True
+
+    assert workers.largest_fitting(fits, cap=100) == dict(
+        largest=4, first_failing=8, stopped='error')
+    assert calls == [1, 2, 4, 8]
+
+
+def test_out_of_memory_is_told_from_other_errors():
+    from gpu_check_workers import is_out_of_memory
+    assert is_out_of_memory(torch.cuda.OutOfMemoryError(
+        'CUDA out of memory. Tried to allocate 2.00 GiB'))
+    # libraries whose own allocation fails say so in a RuntimeError
+    assert is_out_of_memory(RuntimeError(
+        'CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling '
+        '`cublasCreate(handle)`'))
+    assert is_out_of_memory(
+        RuntimeError('cuDNN error: CUDNN_STATUS_NOT_ENOUGH_MEMORY'))
+    assert not is_out_of_memory(
+        RuntimeError('CUDA error: invalid configuration argument'))
+    assert not is_out_of_memory(ValueError('out of memory'))
+
+
 def test_amp_flags_of_both_benchmark_interfaces():
     assert gpu_check._amp_flags('amp-dtype', 'fp32') == []
     assert gpu_check._amp_flags('amp-dtype', 'bf16') == [

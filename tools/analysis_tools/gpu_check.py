@@ -15,7 +15,9 @@ budget is skipped):
 4. ``train_step``: the same tool's ``--train`` (Swin-B 1-shot).
 5. ``max_shots``: the largest K that fits at 384x384 (Swin-B, fp32
    inference): doubling, then bisection, catching
-   ``torch.cuda.OutOfMemoryError``, up to ``--max-shots-cap``.
+   ``torch.cuda.OutOfMemoryError`` (and cuBLAS / cuDNN allocation errors),
+   up to ``--max-shots-cap``; another error ends the search, keeping the
+   tries.
 6. ``dist_train``: ``tools/dist_train.sh`` of the demo config on 1 GPU for
    one epoch, on the demo's synthetic data (generated as
    ``tools/run_demo.py`` does).

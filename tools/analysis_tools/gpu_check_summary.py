@@ -108,7 +108,8 @@ def summary_lines(report: Dict[str, object]) -> List[str]:
             lines.append(
                 f"  largest K that fits at {res['size'][0]}x{res['size'][1]}"
                 f": {res['largest']} (first failing: {res['first_failing']}"
-                f", stopped: {res['stopped']}, cap {res['cap']})")
+                f", stopped: {res['stopped']}, cap {res['cap']})"
+                + (f": {res['error']}" if res.get('error') else ''))
         if name == 'dist_train' and stage.get('val'):
             miou = {k: v for k, v in stage['val'].items()
                     if k.endswith('mIoU')}

@@ -4,7 +4,8 @@
 - ``environment``: torch, CUDA, the GPU and the OpenMMLab stack;
 - ``max-shots``: the largest K (support images) whose inference episode
   fits on the device: K doubled until it fails (a
-  ``torch.cuda.OutOfMemoryError``) or reaches the cap, then bisected;
+  ``torch.cuda.OutOfMemoryError``, or a cuBLAS / cuDNN allocation error)
+  or reaches the cap, then bisected; another error ends the search;
 - ``demo-data``: the synthetic COCO-format data of ``tools/run_demo.py``,
   converted by ``tools/dataset_converters/coco20i.py``.
 
@@ -108,6 +109,26 @@ def environment(device: str) -> Dict[str, object]:
     return info
 
 
+class SearchStopped(Exception):
+    """Raised by ``fits`` to end :func:`largest_fitting`'s search (an error
+    that is not the device running out of memory): the ``k`` it was raised
+    for counts as failing."""
+
+
+#: What the RuntimeError of a library whose own allocation failed says
+#: (cuBLAS, cuDNN: not always torch's OutOfMemoryError).
+_MEMORY_MESSAGES = ('out of memory', 'ALLOC_FAILED', 'NOT_ENOUGH_MEMORY')
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` says that the device ran out of memory."""
+    import torch
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and any(
+        text in str(exc) for text in _MEMORY_MESSAGES)
+
+
 def largest_fitting(fits: Callable[[int], bool],
                     cap: int,
                     deadline: Optional[float] = None) -> Dict[str, object]:
@@ -118,15 +139,16 @@ def largest_fitting(fits: Callable[[int], bool],
     then the last success and the first failure are bisected.
 
     Args:
-        fits (callable): ``k -> bool``.
+        fits (callable): ``k -> bool``; it may raise
+            :class:`SearchStopped` to end the search.
         cap (int): The largest ``k`` tried.
         deadline (float, optional): ``time.monotonic()`` after which no
             new ``k`` is tried. Defaults to None.
 
     Returns:
         dict: ``largest`` (0 when even 1 fails), ``first_failing`` (None
-        when none failed), ``stopped`` (``'bisected'``, ``'cap'`` or
-        ``'time limit'``).
+        when none failed), ``stopped`` (``'bisected'``, ``'cap'``,
+        ``'time limit'`` or ``'error'``).
     """
     if cap < 1:
         raise ValueError(f'cap must be >= 1, got {cap}.')
@@ -135,25 +157,36 @@ def largest_fitting(fits: Callable[[int], bool],
     def result(stopped: str) -> Dict[str, object]:
         return dict(largest=low, first_failing=high, stopped=stopped)
 
-    k = 1
-    while high is None:
-        if deadline is not None and time.monotonic() > deadline:
-            return result('time limit')
-        if fits(k):
-            low = k
-            if k == cap:
-                return result('cap')
-            k = min(2 * k, cap)
-        else:
+    def tried(k: int) -> bool:
+        nonlocal high
+        try:
+            return fits(k)
+        except SearchStopped:
             high = k
-    while high - low > 1:
-        if deadline is not None and time.monotonic() > deadline:
-            return result('time limit')
-        mid = (low + high) // 2
-        if fits(mid):
-            low = mid
-        else:
-            high = mid
+            raise
+
+    try:
+        k = 1
+        while high is None:
+            if deadline is not None and time.monotonic() > deadline:
+                return result('time limit')
+            if tried(k):
+                low = k
+                if k == cap:
+                    return result('cap')
+                k = min(2 * k, cap)
+            else:
+                high = k
+        while high - low > 1:
+            if deadline is not None and time.monotonic() > deadline:
+                return result('time limit')
+            mid = (low + high) // 2
+            if tried(mid):
+                low = mid
+            else:
+                high = mid
+    except SearchStopped:
+        return result('error')
     return result('bisected')
 
 
@@ -163,15 +196,17 @@ def max_shots(config: str, device: str, size: Sequence[int], cap: int,
 
     Args:
         config (str): A model config.
-        device (str): ``cuda`` (or ``cpu``, where nothing is caught: use a
-            small cap).
+        device (str): ``cuda`` (or ``cpu``: use a small cap). A try that
+            runs out of memory (:func:`is_out_of_memory`) does not fit; any
+            other ``RuntimeError`` ends the search (``stopped='error'``,
+            ``error``), keeping what was found.
         size (Sequence[int]): ``(H, W)``.
         cap (int): The largest K tried.
         time_limit (float): Seconds after which no new K is tried.
 
     Returns:
         dict: :func:`largest_fitting`'s result and every try (K, fits,
-        seconds, peak memory).
+        seconds, peak memory, error).
     """
     import torch
     from dcama_mm.analysis import (load_analysis_config, make_episodes,
@@ -196,21 +231,29 @@ def max_shots(config: str, device: str, size: Sequence[int], cap: int,
     def fits(k: int) -> bool:
         start = time.perf_counter()
         reset_peak_memory(dev)
+        error, memory = None, False
         try:
             run(k)
-            ok = True
-        except torch.cuda.OutOfMemoryError:
-            ok = False
-        if not ok:  # the failed episode's tensors are gone with the frame
+        except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is one
+            first_line = (str(exc).splitlines() or [''])[0]
+            error = f'{type(exc).__name__}: {first_line}'
+            memory = is_out_of_memory(exc)
+        if error is not None:  # the failed episode's tensors went with it
             gc.collect()
             if dev.type == 'cuda':
                 torch.cuda.empty_cache()
         tries.append(
-            dict(shots=k, fits=ok, seconds=time.perf_counter() - start,
-                 max_memory_bytes=peak_memory(dev)[0]))
-        return ok
+            dict(shots=k, fits=error is None,
+                 seconds=time.perf_counter() - start,
+                 max_memory_bytes=peak_memory(dev)[0], error=error))
+        if error is not None and not memory:
+            # not a matter of memory: stop, keeping what was found
+            raise SearchStopped(error)
+        return error is None
 
     result = largest_fitting(fits, cap, deadline)
+    if result['stopped'] == 'error':
+        result['error'] = tries[-1]['error']
     result.update(config=config, device=device, size=list(size), cap=cap,
                   precision='fp32', tries=tries,
                   memory_kind=peak_memory(dev)[1])

@@ -54,6 +54,11 @@ class _MaskAggregation(torch.autograd.Function):
         else:
             grad_scores = vt.expand_as(weights).clone()
         grad_scores.sub_(out).mul_(weights).mul_(grad_out)
+        # The products in the dtype of q and k, as autocast ran the scores:
+        # CUDA autocast runs softmax in fp32 (its fp32 op list), so there
+        # the weights (and grad_scores) are fp32 while q, k are fp16/bf16,
+        # and the backward runs outside autocast. A no-op in fp32.
+        grad_scores = grad_scores.to(q.dtype)
         grad_q = grad_k = None
         if ctx.needs_input_grad[0]:
             grad_q = torch.matmul(grad_scores, k)
