@@ -154,8 +154,8 @@ def test_summary_lines_of_ok_and_failed_runs():
     report = dict(device='cuda', wall_s=300.0, environment=dict(
         gpu='NVIDIA H200', gpu_memory_bytes=140 * 1024**3,
         gpu_capability='9.0', cpu_count=16, torch='2.x', torch_cuda='13.0',
-        cudnn=1, python='3.11', cpu_model='Intel Xeon', cpu_capability=
-        'AVX512', cpu_native_bf16=True), stages=dict(
+        cudnn=1, python='3.11', cpu_model='Intel Xeon',
+        cpu_capability='AVX512', cpu_native_bf16=True), stages=dict(
             benchmark=dict(status='failed', seconds=10, error='1 of 2',
                            runs=[run, dict(run, precision='fp16',
                                            status='timeout',
