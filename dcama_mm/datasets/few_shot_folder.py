@@ -149,13 +149,13 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 raise FileNotFoundError(
                     f'FewShotFolderDataset: the class list {path!r} of split '
                     f'{self.split!r} does not exist.')
-            with open(path, encoding='utf-8') as f:
-                listed = [line.strip() for line in f if line.strip()]
+            listed = _read_class_list(path)
             absent = [n for n in listed if n not in names]
             if absent:
                 raise FileNotFoundError(
                     f'FewShotFolderDataset: class(es) {absent[:5]} listed in '
                     f'{path!r} have no folder in {self.data_root!r}.')
+            self._check_disjoint_lists(path, listed)
             return sorted(set(listed))
         order = np.random.RandomState(self.split_seed).permutation(len(names))
         cut1 = int(round(self.split_ratios[0] * len(names)))
@@ -170,6 +170,24 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 f'{self.split_ratios}; add classes, change the ratios or give '
                 'split_files.')
         return chosen
+
+    def _check_disjoint_lists(self, path: str, listed: List[str]) -> None:
+        """Refuse a class of this split's list that another split's list
+        (of ``split_files``, where it exists) names too: few-shot testing
+        is on classes the model was not trained on."""
+        for split, name in self.split_files.items():
+            other = osp.join(self.data_root, name)
+            if split == self.split or osp.abspath(other) == osp.abspath(
+                    path) or not osp.isfile(other):
+                continue
+            shared = sorted(set(listed) & set(_read_class_list(other)))
+            if shared:
+                raise ValueError(
+                    f'FewShotFolderDataset: class(es) {shared[:5]} are '
+                    f'listed both in {path!r} ({self.split}) and in '
+                    f'{other!r} ({split}); the splits must have no class in '
+                    'common (a few-shot model is tested on classes it was '
+                    'not trained on): list each class in one file.')
 
     def get_episode_class_ids(self) -> List[int]:
         """The split's classes (indices into the sorted class folders)."""
@@ -249,6 +267,12 @@ class FewShotFolderDataset(BaseFewShotDataset):
         if self.one_episode_per_image:
             return self.sample_episode_per_record(rng, index)
         return super().sample_episode(rng, index)
+
+
+def _read_class_list(path: str) -> List[str]:
+    """The class folder names of a list file, one per line."""
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def _file_size(path: str) -> FileSize:

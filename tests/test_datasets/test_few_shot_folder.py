@@ -128,3 +128,25 @@ def test_small_class_is_skipped_with_a_warning_naming_it(folders, tmp_path):
     assert 0 not in dataset.metainfo['episode_class_ids']
     assert any('thing_00' in r and 'fewer than shots + 1' in r
                for r in records)
+
+
+def test_a_class_in_two_split_lists_is_refused(folders, tmp_path):
+    """Few-shot testing is on classes never trained on: a class listed in
+    train.txt and test.txt used to be trained and tested on, silently."""
+    root = _copy(folders, tmp_path)
+    lists = dict(train='thing_00\nthing_01\nthing_02\n',
+                 val='thing_03\n', test='thing_04\r\nthing_02\r\n')
+    for split, text in lists.items():
+        with open(osp.join(root, f'{split}.txt'), 'w', newline='') as f:
+            f.write(text)
+    split_files = {s: f'{s}.txt' for s in lists}
+    for split in ('train', 'test'):
+        with pytest.raises(ValueError, match=r"\['thing_02'\] are listed "
+                           r'both in .*\.txt.* and in .*\.txt') as err:
+            FewShotFolderDataset(data_root=root, split=split,
+                                 split_files=split_files)
+        assert 'train.txt' in str(err.value) and 'test.txt' in str(err.value)
+    # the val split has no class in common with the others
+    val = FewShotFolderDataset(data_root=root, split='val',
+                               split_files=split_files)
+    assert val.metainfo['episode_class_ids'] == [3]
