@@ -157,6 +157,7 @@ class FewShotFolderDataset(BaseFewShotDataset):
                     f'{path!r} have no folder in {self.data_root!r}.')
             self._check_disjoint_lists(path, listed)
             return sorted(set(listed))
+        self._warn_unused_lists()
         order = np.random.RandomState(self.split_seed).permutation(len(names))
         cut1 = int(round(self.split_ratios[0] * len(names)))
         cut2 = cut1 + int(round(self.split_ratios[1] * len(names)))
@@ -170,6 +171,24 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 f'{self.split_ratios}; add classes, change the ratios or give '
                 'split_files.')
         return chosen
+
+    def _warn_unused_lists(self) -> None:
+        """Warn when ``data_root`` holds the list files of the README's
+        layout (``train.txt``, ...) but ``split_files`` is not set: the
+        split is then the random one, not theirs."""
+        found = [f'{s}.txt' for s in SPLITS
+                 if osp.isfile(osp.join(self.data_root, f'{s}.txt'))]
+        if not found:
+            return
+        print_log(
+            f'FewShotFolderDataset: {self.data_root!r} holds '
+            f'{", ".join(found)}, but `split_files` is not set: the classes '
+            f'are split at random by split_ratios={self.split_ratios} with '
+            f'split_seed={self.split_seed}, not by these lists. To use them, '
+            "set split_files=dict(train='train.txt', val='val.txt', "
+            "test='test.txt') in each dataloader's dataset.",
+            logger='current',
+            level=logging.WARNING)
 
     def _check_disjoint_lists(self, path: str, listed: List[str]) -> None:
         """Refuse a class of this split's list that another split's list

@@ -150,3 +150,22 @@ def test_a_class_in_two_split_lists_is_refused(folders, tmp_path):
     val = FewShotFolderDataset(data_root=root, split='val',
                                split_files=split_files)
     assert val.metainfo['episode_class_ids'] == [3]
+
+
+def test_list_files_without_split_files_are_named_in_a_warning(
+        folders, tmp_path, log_capture):
+    """The README's layout has train.txt / val.txt / test.txt in the
+    folder; without `split_files` they are not used (the split is the
+    random one), which used to happen without a word."""
+    root = _copy(folders, tmp_path)
+    kwargs = dict(data_root=root, split='test', split_ratios=(0.6, 0.2, 0.2))
+    random_split = FewShotFolderDataset(**kwargs).metainfo
+    assert not log_capture.messages(logging.WARNING)
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_00\nthing_01\n')
+    dataset = FewShotFolderDataset(**kwargs)
+    assert dataset.metainfo['episode_class_ids'] == random_split[
+        'episode_class_ids']
+    (warning, ) = log_capture.messages(logging.WARNING)
+    assert 'holds test.txt, but `split_files` is not set' in warning
+    assert "split_files=dict(train='train.txt'" in warning
