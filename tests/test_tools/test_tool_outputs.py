@@ -1,10 +1,20 @@
-"""What the small tools write never replaces a file the user had:
-``tools/misc/publish_model.py`` and ``tools/misc/print_config.py``."""
+"""What the small tools write never replaces a file the user had, and a
+bad ``--out`` is refused before the work: ``tools/misc/publish_model.py``,
+``tools/misc/print_config.py``, ``tools/analysis_tools/eval_n_way.py``
+and ``tools/analysis_tools/amp_agreement.py``."""
+import json
 import os.path as osp
 
+import pytest
 import torch
+from mmengine.config import Config
 
-from tests.test_tools.tiny_project import DEMO_CONFIG, TOOLS, load_tool, run
+from mmseg.registry import MODELS
+
+import dcama_mm  # noqa: F401  (registers the model)
+from tests.test_tools.tiny_project import (DEMO_CONFIG, TOOLS, load_tool,
+                                           make_tiny_data, run,
+                                           write_tiny_config)
 
 
 def _training_checkpoint(path: str) -> None:
@@ -63,3 +73,55 @@ def test_print_config_refuses_to_overwrite_an_existing_out(tmp_path):
     run(['python', osp.join(TOOLS, 'misc', 'print_config.py'), DEMO_CONFIG,
          '--out', str(mine), '--force'], cwd=str(tmp_path))
     assert "type='FewShotSegmentor'" in mine.read_text()
+
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    """Tiny COCO-20i-format data, its config and a random checkpoint."""
+    root = str(tmp_path_factory.mktemp('tool_outputs'))
+    config = write_tiny_config(osp.join(root, 'tiny.py'),
+                               make_tiny_data(root))
+    torch.manual_seed(0)
+    model = MODELS.build(Config.fromfile(config).model)
+    ckpt = osp.join(root, 'random.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    return dict(root=root, config=config, ckpt=ckpt)
+
+
+def test_eval_n_way_out_is_checked_before_the_episodes(tiny, tmp_path):
+    """``--out`` in a folder that did not exist used to fail after every
+    episode had run (FileNotFoundError in ``open``), and an existing file
+    was replaced; now the folder is made, and an existing file is refused
+    before anything is built."""
+    tool = load_tool('analysis_tools/eval_n_way.py')
+    args = [tiny['config'], tiny['ckpt'], '--ways', '2', '--episodes', '2']
+    out = tmp_path / 'new' / 'folder' / 'n_way.json'
+    figures = tool.main(args + ['--out', str(out)])
+    with open(out) as f:
+        assert json.load(f)['n_way']['mIoU'] == figures['n_way']['mIoU']
+    mine = tmp_path / 'mine.json'
+    mine.write_text('{"mine": 1}')
+    proc = run(['python', osp.join(TOOLS, 'analysis_tools', 'eval_n_way.py'),
+                *args, '--out', str(mine)], cwd=tiny['root'], check=False)
+    assert proc.returncode == 2, proc.stdout
+    assert f'argument --out: {mine} already exists' in proc.stdout
+    assert 'episodes; mIoU' not in proc.stdout  # refused before the work
+    assert mine.read_text() == '{"mine": 1}'
+
+
+def test_amp_agreement_out_is_checked_before_the_model(tiny, tmp_path):
+    tool = load_tool('analysis_tools/amp_agreement.py')
+    mine = tmp_path / 'agree.json'
+    mine.write_text('{"mine": 1}')
+    with pytest.raises(SystemExit) as exit_:
+        tool.parse_args([tiny['config'], '--random', '1', '--out',
+                         str(mine)])
+    assert exit_.value.code == 2
+    assert mine.read_text() == '{"mine": 1}'
+    # a folder at the path is refused the same way (it failed at the end)
+    with pytest.raises(SystemExit):
+        tool.parse_args([tiny['config'], '--random', '1', '--out',
+                         str(tmp_path)])
+    opts = tool.parse_args([tiny['config'], '--random', '1', '--out',
+                            str(mine), '--force'])
+    assert opts.force

@@ -40,13 +40,9 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--force', action='store_true', help='overwrite the --out file')
     opts = parser.parse_args(args)
-    if opts.out is not None:
-        # Imported here so that --help answers without loading torch.
-        from dcama_mm.utils.output_files import check_output_file
-        try:
-            check_output_file(opts.out, opts.force, suffix='.py')
-        except (ValueError, FileExistsError) as err:
-            parser.error(f'argument --out: {err}')
+    # Imported here so that --help answers without loading torch.
+    from dcama_mm.utils.output_files import check_output_option
+    check_output_option(parser, opts.out, opts.force, suffix='.py')
     return opts
 
 
