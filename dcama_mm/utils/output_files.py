@@ -9,6 +9,7 @@ Used by ``tools/test.py --out``, ``tools/deployment/pytorch2onnx.py``,
 ``tools/analysis_tools/eval_n_way.py`` and ``amp_agreement.py``.
 """
 import argparse
+import glob
 import os
 import os.path as osp
 from typing import Iterable, List, Optional, Sequence, TextIO
@@ -135,3 +136,31 @@ def open_output_file(path: str) -> TextIO:
     """Open ``path`` for writing text, making the folders above it."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     return open(path, 'w', encoding='utf-8')
+
+
+def check_picture_folder(folder: str, force: bool, option: str,
+                         pattern: str = 'episode_*.png') -> None:
+    """Refuse a picture folder that holds pictures of an earlier run.
+
+    The names a run writes (``episode_<index>_<class>.png``) are known
+    only once its episodes are drawn, so any file matching ``pattern``
+    counts: a later run would overwrite some of them and mix two runs.
+
+    Args:
+        folder (str): The folder the pictures are written to.
+        force (bool): Whether earlier pictures may be overwritten.
+        option (str): Its name in messages, e.g. ``'--show-dir'``.
+        pattern (str): The pictures' names. Defaults to 'episode_*.png'.
+
+    Raises:
+        NotADirectoryError: ``folder`` is (or lies under) a file.
+        FileExistsError: ``folder`` holds such pictures and ``force`` is
+            False.
+    """
+    check_output_folder(folder, option)
+    earlier = sorted(glob.glob(osp.join(glob.escape(folder), pattern)))
+    if earlier and not force:
+        raise FileExistsError(
+            overwrite_refusal(
+                earlier, 'Episode pictures',
+                f'give another {option} (or remove them)'))

@@ -125,3 +125,26 @@ def test_amp_agreement_out_is_checked_before_the_model(tiny, tmp_path):
     opts = tool.parse_args([tiny['config'], '--random', '1', '--out',
                             str(mine), '--force'])
     assert opts.force
+
+
+def test_test_show_dir_keeps_the_pictures_of_an_earlier_run(tiny, tmp_path):
+    """An absolute ``--show-dir`` is used as is: a second test into it
+    (another checkpoint, other shots) used to overwrite the earlier run's
+    pictures without a word. Now it is refused before the Runner is built,
+    unless ``--force``. (A relative one is under work_dir/<timestamp>/.)"""
+    show = tmp_path / 'pictures'
+    show.mkdir()
+    earlier = show / 'episode_00000_cls.png'
+    earlier.write_bytes(b'the earlier run')
+    cmd = ['python', osp.join(TOOLS, 'test.py'), tiny['config'],
+           tiny['ckpt'], '--work-dir', str(tmp_path / 'work'),
+           '--show-dir', str(show)]
+    proc = run(cmd, cwd=tiny['root'], check=False)
+    assert proc.returncode == 2, proc.stdout
+    assert f'argument --show-dir: Episode pictures already exist: {earlier}'\
+        in proc.stdout
+    assert 'Epoch(test)' not in proc.stdout
+    assert earlier.read_bytes() == b'the earlier run'
+    run(cmd + ['--force'], cwd=tiny['root'])
+    assert earlier.read_bytes() == b'the earlier run'  # not an episode name
+    assert len(list(show.glob('episode_*.png'))) == 1 + 7
