@@ -148,3 +148,26 @@ def test_test_show_dir_keeps_the_pictures_of_an_earlier_run(tiny, tmp_path):
     run(cmd + ['--force'], cwd=tiny['root'])
     assert earlier.read_bytes() == b'the earlier run'  # not an episode name
     assert len(list(show.glob('episode_*.png'))) == 1 + 7
+
+
+def test_browse_dataset_keeps_the_pictures_of_an_earlier_run(tiny, tmp_path):
+    """``--split train`` and ``--split test`` (or two ``--cfg-options``)
+    into one ``--output-dir`` give the same names (episode_<index>_<class>)
+    for other episodes: the later run used to overwrite the earlier one's
+    pictures. Now refused before the dataset is built, unless --force."""
+    tool = load_tool('analysis_tools/browse_dataset.py')
+    out = str(tmp_path / 'browse')
+    first = tool.main([tiny['config'], '--split', 'val', '--num', '2',
+                       '--output-dir', out])
+    pictures = {p: open(p, 'rb').read() for p in first}
+    args = [tiny['config'], '--split', 'test', '--num', '2', '--output-dir',
+            out]
+    with pytest.raises(SystemExit) as exit_:
+        tool.main(args)
+    assert exit_.value.code == 2
+    assert {p: open(p, 'rb').read() for p in first} == pictures
+    assert len(tool.main(args + ['--force'])) == 2
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    with pytest.raises(SystemExit):
+        tool.main([tiny['config'], '--output-dir', str(blocker)])
