@@ -266,6 +266,18 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 level=logging.WARNING)
         return records
 
+    def describe_episode(self, index: int, class_id: int, query_id: int,
+                         support_ids: Sequence[int]) -> dict:
+        """As :meth:`BaseFewShotDataset.describe_episode`, with
+        ``support_masks_nonempty``: a support mask without foreground (a
+        blank mask in a class folder) is refused by ``LoadEpisode``, naming
+        it, rather than making an episode without an example (testing
+        stops; training redraws it with ``max_redraws``)."""
+        info = super().describe_episode(index, class_id, query_id,
+                                        support_ids)
+        info['support_masks_nonempty'] = True
+        return info
+
     def load_data_list(self) -> List[dict]:
         """Check and list the images of the split's classes."""
         return [

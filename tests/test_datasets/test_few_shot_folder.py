@@ -169,3 +169,39 @@ def test_list_files_without_split_files_are_named_in_a_warning(
     (warning, ) = log_capture.messages(logging.WARNING)
     assert 'holds test.txt, but `split_files` is not set' in warning
     assert "split_files=dict(train='train.txt'" in warning
+
+
+def test_a_blank_support_mask_is_refused_naming_it(folders, tmp_path):
+    """A blank mask in a class folder (an image whose object was never
+    drawn) used to make episodes whose support shows nothing, scored like
+    any other; now such a support stops the test, naming the mask, and is
+    redrawn in training. As a query it is a valid episode."""
+    root = _copy(folders, tmp_path)
+    blank = osp.join(root, 'thing_01', '2_mask.png')
+    size = Image.open(blank).size
+    Image.fromarray(np.zeros(size[::-1], np.uint8)).save(blank)
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_01\n')
+    dataset = FewShotFolderDataset(
+        data_root=root, split='test', shots=2,
+        split_files=dict(test='test.txt'), pipeline=PIPELINE)
+    infos = [dataset.get_episode_info(i) for i in range(len(dataset))]
+    as_support = [i for i, info in enumerate(infos)
+                  if blank in info['support_seg_map_paths']]
+    as_query = [i for i, info in enumerate(infos)
+                if info['seg_map_path'] == blank]
+    assert as_support and as_query
+    with pytest.raises(ValueError, match=r"support mask #\d '.*thing_01/"
+                       r"2_mask\.png' has no foreground pixel"):
+        dataset[as_support[0]]
+    assert not dataset[as_query[0]]['data_samples'].gt_sem_seg.data.any()
+    # training: the episode is replaced by a substitute, not used as is
+    train = FewShotFolderDataset(
+        data_root=root, split='train', shots=2, num_episodes=8, max_redraws=3,
+        split_files=dict(train='test.txt'), pipeline=PIPELINE)
+    redrawn = [i for i in range(len(train)) if blank in
+               train.get_episode_info(i)['support_seg_map_paths']]
+    assert redrawn
+    for i in redrawn:
+        masks = train[i]['data_samples'].support_masks
+        assert all(m.any() for m in masks)
