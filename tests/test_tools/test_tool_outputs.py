@@ -109,6 +109,17 @@ def test_eval_n_way_out_is_checked_before_the_episodes(tiny, tmp_path):
     assert mine.read_text() == '{"mine": 1}'
 
 
+@pytest.mark.parametrize('option', ['--ways', '--shots', '--episodes'])
+def test_eval_n_way_counts_below_one_are_refused(tiny, option):
+    """``--episodes 0`` used to run every episode (the count was compared
+    for equality after each episode); ``--ways 0`` / ``--shots 0`` failed
+    inside the inferencer."""
+    tool = load_tool('analysis_tools/eval_n_way.py')
+    with pytest.raises(SystemExit) as exit_:
+        tool.parse_args([tiny['config'], tiny['ckpt'], option, '0'])
+    assert exit_.value.code == 2
+
+
 def test_amp_agreement_out_is_checked_before_the_model(tiny, tmp_path):
     tool = load_tool('analysis_tools/amp_agreement.py')
     mine = tmp_path / 'agree.json'

@@ -58,6 +58,10 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='key=value')
     opts = parser.parse_args(args)
+    for option in ('ways', 'shots', 'episodes'):
+        if getattr(opts, option) < 1:
+            parser.error(f'argument --{option}: must be >= 1, got '
+                         f'{getattr(opts, option)}.')
     from dcama_mm.utils.output_files import check_output_option
     check_output_option(parser, opts.out, opts.force, suffix='.json')
     return opts
