@@ -3,6 +3,7 @@ bad ``--out`` is refused before the work: ``tools/misc/publish_model.py``,
 ``tools/misc/print_config.py``, ``tools/analysis_tools/eval_n_way.py``
 and ``tools/analysis_tools/amp_agreement.py``."""
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -56,6 +57,10 @@ def test_publish_model_leaves_a_file_at_out_file_alone(tmp_path):
     assert mine.read_bytes() == b'my other model'
     assert osp.basename(final).startswith('release-')
     assert not [p for p in tmp_path.iterdir() if '.tmp' in p.name]
+    # the mode of a file written normally (the umask's), not a temp file's
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(final).st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_print_config_refuses_to_overwrite_an_existing_out(tmp_path):

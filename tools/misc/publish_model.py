@@ -18,7 +18,6 @@ import argparse
 import hashlib
 import os
 import os.path as osp
-import tempfile
 from typing import Optional, Sequence
 
 import torch
@@ -63,9 +62,10 @@ def save_named_by_sha256(checkpoint: dict, out_file: str) -> str:
     """
     folder = osp.dirname(osp.abspath(out_file))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp_file = tempfile.mkstemp(
-        suffix='.tmp', prefix=f'.{osp.basename(out_file)}.', dir=folder)
-    os.close(fd)
+    # a name of this process (not tempfile's: its 0600 mode would stay
+    # with the published file)
+    tmp_file = osp.join(folder,
+                        f'.{osp.basename(out_file)}.{os.getpid()}.tmp')
     try:
         torch.save(checkpoint, tmp_file)
         final_file = (f'{out_file[:-len(".pth")]}-'
