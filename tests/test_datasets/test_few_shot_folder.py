@@ -146,10 +146,18 @@ def test_a_class_in_two_split_lists_is_refused(folders, tmp_path):
             FewShotFolderDataset(data_root=root, split=split,
                                  split_files=split_files)
         assert 'train.txt' in str(err.value) and 'test.txt' in str(err.value)
-    # the val split has no class in common with the others
+    # the val split has no class in common with the training list
     val = FewShotFolderDataset(data_root=root, split='val',
                                split_files=split_files)
     assert val.metainfo['episode_class_ids'] == [3]
+    # validation on the test classes (as COCO-20i and PASCAL-5i do) is fine
+    with open(osp.join(root, 'val.txt'), 'w') as f:
+        f.write('thing_04\n')
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_04\n')
+    for split in ('train', 'val', 'test'):
+        FewShotFolderDataset(data_root=root, split=split,
+                             split_files=split_files)
 
 
 def test_list_files_without_split_files_are_named_in_a_warning(
