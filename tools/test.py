@@ -42,7 +42,8 @@ from dcama_mm.evaluation import (format_seed_table,  # noqa: E402
                                  summarize_seed_metrics)
 from dcama_mm.models.utils.precision import (  # noqa: E402
     add_amp_arguments, amp_from_args, apply_amp_to_config)
-from dcama_mm.utils.output_files import check_output_file  # noqa: E402
+from dcama_mm.utils.output_files import (  # noqa: E402
+    check_output_file, check_picture_folder)
 
 
 def parse_args() -> argparse.Namespace:
@@ -63,13 +64,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         '--force',
         action='store_true',
-        help='overwrite the --out file when it exists')
+        help='overwrite the --out file when it exists, and the pictures '
+        'of an earlier run in an absolute --show-dir')
     parser.add_argument(
         '--show', action='store_true', help='show the episode pictures')
     parser.add_argument(
         '--show-dir',
         help='directory where one picture per test episode is saved (a '
-        'relative path is taken under work_dir/timestamp/)')
+        'relative path is taken under work_dir/timestamp/; an absolute one '
+        'that holds episode pictures is refused unless --force)')
     parser.add_argument(
         '--wait-time', type=float, default=2, help='the interval of show (s)')
     parser.add_argument(
@@ -109,6 +112,12 @@ def check_args(parser: argparse.ArgumentParser,
             check_output_file(args.out, args.force, suffix='.json')
         except (ValueError, FileExistsError) as err:
             parser.error(f'argument --out: {err}')
+    if args.show_dir and osp.isabs(args.show_dir):
+        # used as is (a relative one is under work_dir/<timestamp>/)
+        try:
+            check_picture_folder(args.show_dir, args.force, '--show-dir')
+        except (NotADirectoryError, FileExistsError) as err:
+            parser.error(f'argument --show-dir: {err}')
 
 
 def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:

@@ -19,7 +19,7 @@ from ..models.utils.precision import check_amp, set_amp
 from .inference_inputs import (ImageType, InferenceResults, InputsType,
                                config_of, is_single, resize_option)
 from .inferencer_blocks import EpisodeInferencerBlocks
-from .n_way import NWayInferenceMixin, SupportSpec
+from .n_way import NWayInferenceMixin, SupportSpec, check_fg_threshold
 from .one_way import OneWayInferenceMixin
 from .query_loop import run_queries
 from .support_set import LabelsType, SupportSet, split_test_pipeline
@@ -214,7 +214,9 @@ class FewShotInferencer(OneWayInferenceMixin, NWayInferenceMixin,
                 None.
             fg_threshold (float): N-way: a pixel takes its best class when
                 that class's foreground probability exceeds this, else it
-                is background. Defaults to 0.5.
+                is background; in [0, 1). A 1-way call refuses another
+                value than 0.5 (its mask is the argmax; threshold
+                ``fg_prob`` of ``return_probs`` instead). Defaults to 0.5.
             show_progress (bool): Show a progress bar. Defaults to False.
             return_predictions (bool): Return the predictions. False keeps
                 none (``predictions`` is then an empty list), so that the
@@ -242,8 +244,8 @@ class FewShotInferencer(OneWayInferenceMixin, NWayInferenceMixin,
 
         Raises:
             ValueError: No support set, bad supports (see
-                :meth:`set_supports`), bad ``batch_size`` or an empty query
-                folder.
+                :meth:`set_supports`), bad ``batch_size`` or
+                ``fg_threshold``, or an empty query folder.
             FileNotFoundError: A query path that does not exist.
             FileExistsError: A result file exists and ``force`` is False.
             NotADirectoryError: ``out_dir`` (or its ``pred_out_dir`` /
@@ -251,6 +253,7 @@ class FewShotInferencer(OneWayInferenceMixin, NWayInferenceMixin,
         """
         if batch_size < 1:
             raise ValueError(f'batch_size must be >= 1, got {batch_size}.')
+        check_fg_threshold(fg_threshold, n_way=True)  # the range, at once
         if resize_to_original is None:
             resize_to_original = self._resize_to_original
         self._check_support_args(support_imgs, support_masks, support_labels,
@@ -261,8 +264,10 @@ class FewShotInferencer(OneWayInferenceMixin, NWayInferenceMixin,
         results = InferenceResults(queries, out_dir, img_out_dir,
                                    pred_out_dir, force, show_progress,
                                    return_predictions)
-        if self._use_supports(support_imgs, support_masks, support_labels,
-                              support_sets):
+        n_way = self._use_supports(support_imgs, support_masks,
+                                   support_labels, support_sets)
+        check_fg_threshold(fg_threshold, n_way)
+        if n_way:
             path = self._n_way_path(resize_to_original, fg_threshold,
                                     return_datasamples)
         else:

@@ -27,7 +27,9 @@ from .inference_inputs import ImageType, write_label_png
 from .query_loop import PredictionPath
 from .support_set import LabelsType, SupportSet, load_support_set
 
-__all__ = ['label_map', 'write_label_png', 'NWayInferenceMixin']
+__all__ = [
+    'label_map', 'check_fg_threshold', 'write_label_png', 'NWayInferenceMixin'
+]
 
 #: (support images, masks) or (support images, masks, labels).
 SupportSpec = Union[Tuple[Sequence[ImageType], Sequence[ImageType]],
@@ -49,6 +51,33 @@ def label_map(fg_probs: Tensor, fg_threshold: float = 0.5) -> Tensor:
     best, index = fg_probs.max(dim=0)
     return torch.where(best > fg_threshold, index + 1,
                        torch.zeros_like(index))
+
+
+def check_fg_threshold(fg_threshold: float, n_way: bool) -> None:
+    """Refuse an ``fg_threshold`` that is no probability, or one given to
+    a 1-way call (whose mask is the argmax of its two logits).
+
+    Args:
+        fg_threshold (float): The call's threshold.
+        n_way (bool): Whether the call segments N-way support sets.
+
+    Raises:
+        ValueError: Outside ``[0, 1)`` (no pixel would exceed 1, every
+            pixel exceeds a negative one), or not 0.5 in a 1-way call.
+    """
+    if isinstance(fg_threshold, bool) or not isinstance(
+            fg_threshold, (int, float)) or not 0 <= fg_threshold < 1:
+        raise ValueError(
+            f'fg_threshold must be a probability in [0, 1), got '
+            f'{fg_threshold!r}: a pixel takes its best class where that '
+            "class's foreground probability exceeds it (N-way).")
+    if not n_way and fg_threshold != 0.5:
+        raise ValueError(
+            f'fg_threshold applies to N-way support sets (support_sets / '
+            f'set_support_sets), got {fg_threshold!r} with one class: a '
+            '1-way mask is the argmax of its two logits (foreground '
+            'probability > 0.5). For another cut, pass return_probs=True '
+            "and threshold the prediction's fg_prob.")
 
 
 class NWayInferenceMixin:

@@ -149,14 +149,15 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 raise FileNotFoundError(
                     f'FewShotFolderDataset: the class list {path!r} of split '
                     f'{self.split!r} does not exist.')
-            with open(path, encoding='utf-8') as f:
-                listed = [line.strip() for line in f if line.strip()]
+            listed = _read_class_list(path)
             absent = [n for n in listed if n not in names]
             if absent:
                 raise FileNotFoundError(
                     f'FewShotFolderDataset: class(es) {absent[:5]} listed in '
                     f'{path!r} have no folder in {self.data_root!r}.')
+            self._check_disjoint_lists(path, listed)
             return sorted(set(listed))
+        self._warn_unused_lists()
         order = np.random.RandomState(self.split_seed).permutation(len(names))
         cut1 = int(round(self.split_ratios[0] * len(names)))
         cut2 = cut1 + int(round(self.split_ratios[1] * len(names)))
@@ -170,6 +171,44 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 f'{self.split_ratios}; add classes, change the ratios or give '
                 'split_files.')
         return chosen
+
+    def _warn_unused_lists(self) -> None:
+        """Warn when ``data_root`` holds the list files of the README's
+        layout (``train.txt``, ...) but ``split_files`` is not set: the
+        split is then the random one, not theirs."""
+        found = [f'{s}.txt' for s in SPLITS
+                 if osp.isfile(osp.join(self.data_root, f'{s}.txt'))]
+        if not found:
+            return
+        print_log(
+            f'FewShotFolderDataset: {self.data_root!r} holds '
+            f'{", ".join(found)}, but `split_files` is not set: the classes '
+            f'are split at random by split_ratios={self.split_ratios} with '
+            f'split_seed={self.split_seed}, not by these lists. To use them, '
+            "set split_files=dict(train='train.txt', val='val.txt', "
+            "test='test.txt') in each dataloader's dataset.",
+            logger='current',
+            level=logging.WARNING)
+
+    def _check_disjoint_lists(self, path: str, listed: List[str]) -> None:
+        """Refuse a class that the training list and the validation or
+        test list (of ``split_files``, where they exist) both name:
+        few-shot testing is on classes the model was not trained on.
+        Validation and test may share classes (COCO-20i and PASCAL-5i
+        validate on the test classes)."""
+        for split, name in self.split_files.items():
+            other = osp.join(self.data_root, name)
+            if split == self.split or 'train' not in (split, self.split) \
+                    or not osp.isfile(other):
+                continue
+            shared = sorted(set(listed) & set(_read_class_list(other)))
+            if shared:
+                raise ValueError(
+                    f'FewShotFolderDataset: class(es) {shared[:5]} are '
+                    f'listed both in {path!r} ({self.split}) and in '
+                    f'{other!r} ({split}); the splits must have no class in '
+                    'common (a few-shot model is tested on classes it was '
+                    'not trained on): list each class in one file.')
 
     def get_episode_class_ids(self) -> List[int]:
         """The split's classes (indices into the sorted class folders)."""
@@ -229,6 +268,18 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 level=logging.WARNING)
         return records
 
+    def describe_episode(self, index: int, class_id: int, query_id: int,
+                         support_ids: Sequence[int]) -> dict:
+        """As :meth:`BaseFewShotDataset.describe_episode`, with
+        ``support_masks_nonempty``: a support mask without foreground (a
+        blank mask in a class folder) is refused by ``LoadEpisode``, naming
+        it, rather than making an episode without an example (testing
+        stops; training redraws it with ``max_redraws``)."""
+        info = super().describe_episode(index, class_id, query_id,
+                                        support_ids)
+        info['support_masks_nonempty'] = True
+        return info
+
     def load_data_list(self) -> List[dict]:
         """Check and list the images of the split's classes."""
         return [
@@ -249,6 +300,12 @@ class FewShotFolderDataset(BaseFewShotDataset):
         if self.one_episode_per_image:
             return self.sample_episode_per_record(rng, index)
         return super().sample_episode(rng, index)
+
+
+def _read_class_list(path: str) -> List[str]:
+    """The class folder names of a list file, one per line."""
+    with open(path, encoding='utf-8') as f:
+        return [line.strip() for line in f if line.strip()]
 
 
 def _file_size(path: str) -> FileSize:

@@ -38,6 +38,7 @@ from mmseg.registry import RUNNERS
 from .config_checks import (check_checkpoint, check_dataset_paths,
                             check_model_types, check_test_config,
                             check_train_config)
+from .launcher_checks import check_launcher_environment
 from .option_checks import check_dataloader_workers, merge_cfg_options
 from .watchdog import start_launcher_watchdog
 
@@ -97,6 +98,7 @@ def parse_tool_args(parser: argparse.ArgumentParser,
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args(argv)
+    check_launcher_environment(parser, args.launcher)
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args

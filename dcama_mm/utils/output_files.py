@@ -3,11 +3,16 @@
 overwritten without ``--force``, and a path that cannot be written is
 refused before the long work, not after it.
 
-Used by ``tools/test.py --out``, ``tools/deployment/pytorch2onnx.py``
-and ``tools/infer.py --out`` / ``FewShotInferencer(out_dir=...)``.
+Used by ``tools/test.py --out``, ``tools/deployment/pytorch2onnx.py``,
+``tools/infer.py --out`` / ``FewShotInferencer(out_dir=...)`` and the
+``--out`` of ``tools/misc/print_config.py``,
+``tools/analysis_tools/eval_n_way.py`` and ``amp_agreement.py``.
 """
+import argparse
+import glob
+import os
 import os.path as osp
-from typing import Iterable, List, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence, TextIO
 
 
 def existing_files(paths: Iterable[str]) -> List[str]:
@@ -108,3 +113,54 @@ def check_output_file(path: str, force: bool,
         raise FileExistsError(
             f'{path} already exists: give another file name, or pass '
             '--force to overwrite it.')
+
+
+def check_output_option(parser: argparse.ArgumentParser,
+                        path: Optional[str],
+                        force: bool,
+                        suffix: Optional[str] = None,
+                        option: str = '--out') -> None:
+    """:func:`check_output_file` for a command-line option: a refusal is
+    the parser's error (``argument --out: ...``, exit status 2), given
+    before the tool does its work. Nothing to check when ``path`` is None.
+    """
+    if path is None:
+        return
+    try:
+        check_output_file(path, force, suffix=suffix)
+    except (ValueError, FileExistsError) as err:
+        parser.error(f'argument {option}: {err}')
+
+
+def open_output_file(path: str) -> TextIO:
+    """Open ``path`` for writing text, making the folders above it."""
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    return open(path, 'w', encoding='utf-8')
+
+
+def check_picture_folder(folder: str, force: bool, option: str,
+                         pattern: str = 'episode_*.png') -> None:
+    """Refuse a picture folder that holds pictures of an earlier run.
+
+    The names a run writes (``episode_<index>_<class>.png``) are known
+    only once its episodes are drawn, so any file matching ``pattern``
+    counts: a later run would overwrite some of them and mix two runs.
+
+    Args:
+        folder (str): The folder the pictures are written to.
+        force (bool): Whether earlier pictures may be overwritten.
+        option (str): Its name in messages, e.g. ``'--show-dir'``.
+        pattern (str): The pictures' names. Defaults to 'episode_*.png'.
+
+    Raises:
+        NotADirectoryError: ``folder`` is (or lies under) a file.
+        FileExistsError: ``folder`` holds such pictures and ``force`` is
+            False.
+    """
+    check_output_folder(folder, option)
+    earlier = sorted(glob.glob(osp.join(glob.escape(folder), pattern)))
+    if earlier and not force:
+        raise FileExistsError(
+            overwrite_refusal(
+                earlier, 'Episode pictures',
+                f'give another {option} (or remove them)'))

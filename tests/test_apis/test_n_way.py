@@ -142,3 +142,32 @@ def test_cli_several_classes(infer_tool, setup, tmp_path):
         'query0.png.png', 'query1.png.png', 'query2.png.png']
     with pytest.raises(ValueError, match='not both'):
         infer_tool.parse_supports(['a.jpg:a.png', 'cat:b.jpg:b.png'])
+
+
+@pytest.mark.parametrize('threshold', [1.0, 50, -0.1, True])
+def test_fg_threshold_outside_a_probability_is_refused(
+        inferencer, episode_dir, threshold):
+    """A foreground probability never exceeds 1: ``fg_threshold=50`` (a
+    percentage) used to label every pixel background, and a negative one
+    every pixel a class, with no word."""
+    _, support_imgs, support_masks, queries = episode_dir
+    sets = {'blob': (support_imgs[:1], support_masks[:1])}
+    with pytest.raises(ValueError, match=r'fg_threshold must be a '
+                       r'probability in \[0, 1\)'):
+        inferencer(queries[0], support_sets=sets, fg_threshold=threshold)
+
+
+def test_fg_threshold_of_a_one_way_call_is_refused(inferencer, episode_dir):
+    """A 1-way mask is the argmax of its two logits: ``fg_threshold`` was
+    silently ignored there (the mask stayed the 0.5 cut)."""
+    _, support_imgs, support_masks, queries = episode_dir
+    with pytest.raises(ValueError, match=r'fg_threshold applies to N-way.*'
+                       'return_probs=True'):
+        inferencer(queries[0], support_imgs=support_imgs[:1],
+                   support_masks=support_masks[:1], fg_threshold=0.3)
+    # the default is the 1-way rule and passes
+    mask = inferencer(queries[0], support_imgs=support_imgs[:1],
+                      support_masks=support_masks[:1],
+                      fg_threshold=0.5)['predictions']
+    assert mask.dtype == np.uint8 and mask.shape == Image.open(
+        queries[0]).size[::-1]

@@ -128,3 +128,88 @@ def test_small_class_is_skipped_with_a_warning_naming_it(folders, tmp_path):
     assert 0 not in dataset.metainfo['episode_class_ids']
     assert any('thing_00' in r and 'fewer than shots + 1' in r
                for r in records)
+
+
+def test_a_class_in_two_split_lists_is_refused(folders, tmp_path):
+    """Few-shot testing is on classes never trained on: a class listed in
+    train.txt and test.txt used to be trained and tested on, silently."""
+    root = _copy(folders, tmp_path)
+    lists = dict(train='thing_00\nthing_01\nthing_02\n',
+                 val='thing_03\n', test='thing_04\r\nthing_02\r\n')
+    for split, text in lists.items():
+        with open(osp.join(root, f'{split}.txt'), 'w', newline='') as f:
+            f.write(text)
+    split_files = {s: f'{s}.txt' for s in lists}
+    for split in ('train', 'test'):
+        with pytest.raises(ValueError, match=r"\['thing_02'\] are listed "
+                           r'both in .*\.txt.* and in .*\.txt') as err:
+            FewShotFolderDataset(data_root=root, split=split,
+                                 split_files=split_files)
+        assert 'train.txt' in str(err.value) and 'test.txt' in str(err.value)
+    # the val split has no class in common with the training list
+    val = FewShotFolderDataset(data_root=root, split='val',
+                               split_files=split_files)
+    assert val.metainfo['episode_class_ids'] == [3]
+    # validation on the test classes (as COCO-20i and PASCAL-5i do) is fine
+    with open(osp.join(root, 'val.txt'), 'w') as f:
+        f.write('thing_04\n')
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_04\n')
+    for split in ('train', 'val', 'test'):
+        FewShotFolderDataset(data_root=root, split=split,
+                             split_files=split_files)
+
+
+def test_list_files_without_split_files_are_named_in_a_warning(
+        folders, tmp_path, log_capture):
+    """The README's layout has train.txt / val.txt / test.txt in the
+    folder; without `split_files` they are not used (the split is the
+    random one), which used to happen without a word."""
+    root = _copy(folders, tmp_path)
+    kwargs = dict(data_root=root, split='test', split_ratios=(0.6, 0.2, 0.2))
+    random_split = FewShotFolderDataset(**kwargs).metainfo
+    assert not log_capture.messages(logging.WARNING)
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_00\nthing_01\n')
+    dataset = FewShotFolderDataset(**kwargs)
+    assert dataset.metainfo['episode_class_ids'] == random_split[
+        'episode_class_ids']
+    (warning, ) = log_capture.messages(logging.WARNING)
+    assert 'holds test.txt, but `split_files` is not set' in warning
+    assert "split_files=dict(train='train.txt'" in warning
+
+
+def test_a_blank_support_mask_is_refused_naming_it(folders, tmp_path):
+    """A blank mask in a class folder (an image whose object was never
+    drawn) used to make episodes whose support shows nothing, scored like
+    any other; now such a support stops the test, naming the mask, and is
+    redrawn in training. As a query it is a valid episode."""
+    root = _copy(folders, tmp_path)
+    blank = osp.join(root, 'thing_01', '2_mask.png')
+    size = Image.open(blank).size
+    Image.fromarray(np.zeros(size[::-1], np.uint8)).save(blank)
+    with open(osp.join(root, 'test.txt'), 'w') as f:
+        f.write('thing_01\n')
+    dataset = FewShotFolderDataset(
+        data_root=root, split='test', shots=2,
+        split_files=dict(test='test.txt'), pipeline=PIPELINE)
+    infos = [dataset.get_episode_info(i) for i in range(len(dataset))]
+    as_support = [i for i, info in enumerate(infos)
+                  if blank in info['support_seg_map_paths']]
+    as_query = [i for i, info in enumerate(infos)
+                if info['seg_map_path'] == blank]
+    assert as_support and as_query
+    with pytest.raises(ValueError, match=r"support mask #\d '.*thing_01/"
+                       r"2_mask\.png' has no foreground pixel"):
+        dataset[as_support[0]]
+    assert not dataset[as_query[0]]['data_samples'].gt_sem_seg.data.any()
+    # training: the episode is replaced by a substitute, not used as is
+    train = FewShotFolderDataset(
+        data_root=root, split='train', shots=2, num_episodes=8, max_redraws=3,
+        split_files=dict(train='test.txt'), pipeline=PIPELINE)
+    redrawn = [i for i in range(len(train)) if blank in
+               train.get_episode_info(i)['support_seg_map_paths']]
+    assert redrawn
+    for i in redrawn:
+        masks = train[i]['data_samples'].support_masks
+        assert all(m.any() for m in masks)

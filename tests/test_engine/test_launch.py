@@ -22,6 +22,9 @@ def _parse(argv, monkeypatch, local_rank_env=None):
 
 
 def test_shared_arguments(monkeypatch):
+    # what torchrun sets (checked for --launcher pytorch)
+    for name in ('RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.setenv(name, '0')
     args = _parse(['cfg.py', 'ckpt.pth', '--cfg-options', 'a.b=1',
                    '--launcher', 'pytorch', '--local-rank', '3'],
                   monkeypatch)

@@ -156,7 +156,8 @@ def test_browse_dataset_one_episode_and_bad_index(trained, tmp_path):
     with pytest.raises(ValueError, match=rf'--episode: \[{TEST_EPISODES}\] '
                        rf"outside the dataset's episodes 0..{last}"):
         tool.main([trained['config'], '--split', 'test', '--episode',
-                   str(TEST_EPISODES), '--output-dir', out_dir])
+                   str(TEST_EPISODES), '--output-dir',
+                   str(tmp_path / 'bad')])
 
 
 # ----------------------------------------------------------------------

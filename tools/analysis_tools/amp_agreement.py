@@ -34,6 +34,8 @@ from dcama_mm.analysis.amp_agreement import (  # noqa: E402
     agreement_on_random_episodes, agreement_on_test_set)
 from dcama_mm.apis import init_model  # noqa: E402
 from dcama_mm.models.utils.precision import AMP_DTYPE_CHOICES  # noqa: E402
+from dcama_mm.utils.output_files import (  # noqa: E402
+    check_output_option, open_output_file)
 
 
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -61,8 +63,14 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='random weights (model config) on N random episodes')
     add_size_argument(parser, '--size', (384, 384),
                       'input size of --random episodes')
-    parser.add_argument('--out', help='also write the figures to this JSON')
+    parser.add_argument(
+        '--out',
+        help='also write the figures to this JSON; an existing file is '
+        'refused unless --force')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite the --out file')
     opts = parser.parse_args(args)
+    check_output_option(parser, opts.out, opts.force, suffix='.json')
     if (opts.checkpoint is None) == (opts.random is None):
         parser.error('give a checkpoint (test episodes) or --random N '
                      '(random weights), not both or neither')
@@ -105,8 +113,7 @@ def main(args: Optional[Sequence[str]] = None) -> Dict[str, object]:
     for line in format_figures(figures).splitlines():
         print_log(line, logger='current')
     if opts.out:
-        os.makedirs(os.path.dirname(os.path.abspath(opts.out)), exist_ok=True)
-        with open(opts.out, 'w') as f:
+        with open_output_file(opts.out) as f:
             json.dump(figures, f, indent=2, default=str)
     return figures
 

@@ -31,6 +31,7 @@ from mmseg.registry import DATASETS
 
 from dcama_mm.analysis import analysis_parser, load_analysis_config
 from dcama_mm.engine.config_checks import check_dataset_paths
+from dcama_mm.utils.output_files import check_picture_folder
 from dcama_mm.visualization import build_drawing_visualizer
 
 SPLITS = ('train', 'val', 'test')
@@ -52,8 +53,17 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='draw these episode indices instead of the first N')
     parser.add_argument(
         '--output-dir', required=True,
-        help='folder for the pictures (episode_<index>_<class>.png)')
-    return parser.parse_args(args)
+        help='folder for the pictures (episode_<index>_<class>.png); one '
+        'that holds such pictures is refused unless --force')
+    parser.add_argument(
+        '--force', action='store_true',
+        help='overwrite the pictures of an earlier run in --output-dir')
+    opts = parser.parse_args(args)
+    try:
+        check_picture_folder(opts.output_dir, opts.force, '--output-dir')
+    except (NotADirectoryError, FileExistsError) as err:
+        parser.error(f'argument --output-dir: {err}')
+    return opts
 
 
 def episode_indices(num: int, episodes: Optional[Sequence[int]],

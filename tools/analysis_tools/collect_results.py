@@ -6,7 +6,8 @@ and the mean over the folds, each figure with its ``±`` where the file has
 one: the bootstrap standard error of a single run, or the standard error of
 the mean over seeds for a ``--seeds`` run. The mean's ``±`` combines the
 folds' (independent draws): ``sqrt(sum se_i^2) / n``. A mean is shown only
-when every fold of the table is there.
+when every fold of that benchmark in the table is there (COCO-20i's and
+PASCAL-5i's folds 0-3 and FSS-1000's single test set can share a table).
 
 Examples::
 
@@ -79,6 +80,18 @@ def read_result(path: str) -> Tuple[Key, Dict[str, Cell], str]:
     return key, cells, note
 
 
+def _mean(cells: List[Optional[Cell]]) -> Optional[Cell]:
+    """The mean of ``cells`` and its standard error ``sqrt(sum se_i^2) /
+    n`` (None where a standard error is unknown); None when a cell is."""
+    if not cells or any(c is None for c in cells):
+        return None
+    value = sum(c[0] for c in cells) / len(cells)
+    se = None
+    if all(c[1] is not None for c in cells):
+        se = math.sqrt(sum(c[1]**2 for c in cells)) / len(cells)
+    return value, se
+
+
 def collect(paths: Sequence[str]) -> Tuple[List[str], List[List[str]],
                                            List[str]]:
     """The table of ``paths``.
@@ -102,16 +115,13 @@ def collect(paths: Sequence[str]) -> Tuple[List[str], List[List[str]],
     folds = sorted({k[2] for k in results}, key=lambda f: (f is None, f))
     rows = []
     for bench, shots in sorted({(k[0], k[1]) for k in results}):
+        # the mean is over the folds of this benchmark, not of the table
+        own = [f for f in folds if any(k[::2] == (bench, f) for k in results)]
         for m in METRICS:
             cells = [results.get((bench, shots, f), {}).get(m) for f in folds]
-            mean = None
-            if all(c is not None for c in cells):
-                value = sum(c[0] for c in cells) / len(cells)
-                se = None
-                if all(c[1] is not None for c in cells):
-                    se = math.sqrt(sum(c[1]**2 for c in cells)) / len(cells)
-                mean = (value, se)
-            rows.append([bench, shots, m, *cells, mean])
+            rows.append([bench, shots, m, *cells,
+                         _mean([results.get((bench, shots, f), {}).get(m)
+                                for f in own])])
     names = [f'fold {f}' if f is not None else 'all' for f in folds]
     return names, rows, notes
 

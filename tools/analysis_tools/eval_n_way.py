@@ -49,10 +49,22 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--episodes', type=int, default=200, help='episodes at most')
     parser.add_argument('--seed', type=int, default=0, help='episode seed')
     parser.add_argument('--device', default='cpu', type=device_type)
-    parser.add_argument('--out', default=None, help='JSON of the figures')
+    parser.add_argument(
+        '--out', default=None,
+        help='JSON of the figures; an existing file is refused unless '
+        '--force')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite the --out file')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction, help='key=value')
-    return parser.parse_args(args)
+    opts = parser.parse_args(args)
+    for option in ('ways', 'shots', 'episodes'):
+        if getattr(opts, option) < 1:
+            parser.error(f'argument --{option}: must be >= 1, got '
+                         f'{getattr(opts, option)}.')
+    from dcama_mm.utils.output_files import check_output_option
+    check_output_option(parser, opts.out, opts.force, suffix='.json')
+    return opts
 
 
 def n_way_episodes(records: List[dict], class_ids: Sequence[int], ways: int,
@@ -180,7 +192,8 @@ def main(args: Optional[Sequence[str]] = None) -> dict:
             f"  all-fg {figures['all_fg']['per_class'][name]:5.1f}",
             logger='current')
     if opts.out:
-        with open(opts.out, 'w') as f:
+        from dcama_mm.utils.output_files import open_output_file
+        with open_output_file(opts.out) as f:
             json.dump(figures, f, indent=2)
         print_log(f'Figures written to {osp.abspath(opts.out)}',
                   logger='current')

@@ -34,8 +34,16 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         help='override settings of the config, key=value, e.g. '
         'test_dataloader.dataset.shots=5')
     parser.add_argument(
-        '--out', help='also write the resolved config to this .py file')
-    return parser.parse_args(args)
+        '--out',
+        help='also write the resolved config to this .py file; an existing '
+        'file is refused unless --force')
+    parser.add_argument(
+        '--force', action='store_true', help='overwrite the --out file')
+    opts = parser.parse_args(args)
+    # Imported here so that --help answers without loading torch.
+    from dcama_mm.utils.output_files import check_output_option
+    check_output_option(parser, opts.out, opts.force, suffix='.py')
+    return opts
 
 
 def main(args: Optional[Sequence[str]] = None) -> Config:
@@ -49,9 +57,6 @@ def main(args: Optional[Sequence[str]] = None) -> Config:
     cfg = merge_cfg_options(Config.fromfile(opts.config), opts.cfg_options)
     sys.stdout.write(f'Config:\n{cfg.pretty_text}\n')
     if opts.out is not None:
-        if not opts.out.endswith('.py'):
-            raise ValueError(
-                f'--out: "{opts.out}" must be a .py file name.')
         os.makedirs(osp.dirname(osp.abspath(opts.out)), exist_ok=True)
         cfg.dump(opts.out)
         sys.stdout.write(f'Resolved config written to '

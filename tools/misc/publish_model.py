@@ -50,6 +50,33 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+def save_named_by_sha256(checkpoint: dict, out_file: str) -> str:
+    """Save ``checkpoint`` as ``<out_file stem>-<sha256[:8]>.pth``.
+
+    It is written to a temporary file beside ``out_file`` first, so that
+    no existing file is touched on the way: neither a file at ``out_file``
+    nor the input checkpoint when ``out_file`` names it.
+
+    Returns:
+        str: The final file name.
+    """
+    folder = osp.dirname(osp.abspath(out_file))
+    os.makedirs(folder, exist_ok=True)
+    # a name of this process (not tempfile's: its 0600 mode would stay
+    # with the published file)
+    tmp_file = osp.join(folder,
+                        f'.{osp.basename(out_file)}.{os.getpid()}.tmp')
+    try:
+        torch.save(checkpoint, tmp_file)
+        final_file = (f'{out_file[:-len(".pth")]}-'
+                      f'{sha256_of(tmp_file)[:8]}.pth')
+        os.replace(tmp_file, final_file)
+    finally:
+        if osp.lexists(tmp_file):
+            os.remove(tmp_file)
+    return final_file
+
+
 def process_checkpoint(in_file: str, out_file: str) -> str:
     """Write the published checkpoint; returns its final file name.
 
@@ -79,10 +106,7 @@ def process_checkpoint(in_file: str, out_file: str) -> str:
             k: v
             for k, v in meta.items() if k not in DROPPED_META_KEYS
         }
-    os.makedirs(osp.dirname(osp.abspath(out_file)), exist_ok=True)
-    torch.save(published, out_file)
-    final_file = f'{out_file[:-len(".pth")]}-{sha256_of(out_file)[:8]}.pth'
-    os.replace(out_file, final_file)
+    final_file = save_named_by_sha256(published, out_file)
     print_log(
         f'Published {in_file} as {final_file} (dropped: '
         f'{", ".join(dropped) or "nothing"})', logger='current')
