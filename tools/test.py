@@ -40,6 +40,7 @@ from dcama_mm.engine import launch  # noqa: E402  (fills mmseg's registries)
 from dcama_mm.engine.hooks import configure_checkpoint_loading  # noqa: E402
 from dcama_mm.evaluation import (format_seed_table,  # noqa: E402
                                  summarize_seed_metrics)
+from dcama_mm.evaluation.run_identity import run_identity  # noqa: E402
 from dcama_mm.models.utils.precision import (  # noqa: E402
     add_amp_arguments, amp_from_args, apply_amp_to_config)
 from dcama_mm.utils.output_files import (  # noqa: E402
@@ -220,6 +221,8 @@ def write_results(path: str,
                  for k, v in metrics.items()},
         test_dataset=dataset_cfg,
         test_cfg=cfg.model.get('test_cfg', {}) and dict(cfg.model.test_cfg),
+        # what collect_results.py compares between files (model, settings)
+        run=run_identity(cfg, args.config, args.checkpoint),
     )
     if per_seed is not None:
         record['per_seed'] = [

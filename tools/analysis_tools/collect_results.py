@@ -9,6 +9,12 @@ folds' (independent draws): ``sqrt(sum se_i^2) / n``. A mean is shown only
 when every fold of that benchmark in the table is there (COCO-20i's and
 PASCAL-5i's folds 0-3 and FSS-1000's single test set can share a table).
 
+The files of one benchmark must come from the same kind of model and
+settings (model, backbone, ``replay_reference``, ``resize_to_original``,
+``amp``; the ``run`` section ``tools/test.py --out`` writes): a mix is
+refused, naming the two files and the field. Each file's note names its
+model and checkpoint (with its SHA-256 prefix).
+
 Examples::
 
     python tools/analysis_tools/collect_results.py results/*.json
@@ -20,8 +26,16 @@ import csv
 import json
 import math
 import os.path as osp
+import sys
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+if osp.isdir(osp.join(_ROOT, 'dcama_mm')) and _ROOT not in sys.path:
+    sys.path.append(_ROOT)
+
+from dcama_mm.evaluation.run_identity import (  # noqa: E402
+    check_same_model, describe, identity_of_record)
 
 METRICS = ('mIoU', 'FB-IoU')
 #: A figure and its standard error (None where unknown).
@@ -40,12 +54,14 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def read_result(path: str) -> Tuple[Key, Dict[str, Cell], str]:
+def read_result(
+        path: str) -> Tuple[Key, Dict[str, Cell], str, Dict[str, Any]]:
     """Read one ``--out`` file.
 
     Returns:
-        tuple: ``(benchmark, shots, fold)``, ``{metric: (value, se)}`` and a
-        note on its episodes (count and seed).
+        tuple: ``(benchmark, shots, fold)``, ``{metric: (value, se)}``, a
+        note on its episodes (count and seed) and model, and its run
+        identity (:func:`identity_of_record`).
     """
     try:
         with open(path, encoding='utf-8') as f:
@@ -75,9 +91,11 @@ def read_result(path: str) -> Tuple[Key, Dict[str, Cell], str]:
     seeds = dataset.get('seed')
     replayed = ', reference episodes' if dataset.get(
         'replay_reference') else ''
+    identity = identity_of_record(record)
     note = (f"{metrics.get('num_episodes', '?')} episodes, seed"
-            f"{'s' if isinstance(seeds, list) else ''} {seeds}{replayed}")
-    return key, cells, note
+            f"{'s' if isinstance(seeds, list) else ''} {seeds}{replayed}; "
+            f'{describe(identity)}')
+    return key, cells, note, identity
 
 
 def _mean(cells: List[Optional[Cell]]) -> Optional[Cell]:
@@ -102,9 +120,10 @@ def collect(paths: Sequence[str]) -> Tuple[List[str], List[List[str]],
         note per file.
     """
     results: Dict[Key, Dict[str, Cell]] = OrderedDict()
-    notes = []
+    notes, identities = [], []
     for path in paths:
-        key, cells, note = read_result(path)
+        key, cells, note, identity = read_result(path)
+        identities.append((path, key[0], identity))
         if key in results:
             raise ValueError(
                 f'collect_results: {key[0]} fold {key[2]} {key[1]}-shot is '
@@ -112,6 +131,7 @@ def collect(paths: Sequence[str]) -> Tuple[List[str], List[List[str]],
         results[key] = cells
         notes.append(f'{osp.basename(path)}: {key[0]}, fold {key[2]}, '
                      f'{key[1]}-shot, {note}')
+    check_same_model(identities)
     folds = sorted({k[2] for k in results}, key=lambda f: (f is None, f))
     rows = []
     for bench, shots in sorted({(k[0], k[1]) for k in results}):

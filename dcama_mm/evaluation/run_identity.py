@@ -1,0 +1,154 @@
+# Copyright (c) dcama_mm contributors. All rights reserved.
+"""What identifies a test run in a ``tools/test.py --out`` file, and the
+check that keeps ``tools/analysis_tools/collect_results.py`` from averaging
+the folds of different models or settings into one mean.
+
+``tools/test.py --out`` writes a ``run`` section (:func:`run_identity`):
+the config and checkpoint files, the checkpoint's size and SHA-256, the
+model and backbone and the settings that change the figures. An older file
+without it is read from its ``test_dataset`` and ``test_cfg`` sections
+(:func:`identity_of_record`): its settings are known, its model is not.
+"""
+import hashlib
+import os
+import os.path as osp
+from typing import Any, Dict, List, Optional, Tuple
+
+#: Fields that must agree between the files of one benchmark in one table
+#: (the config and checkpoint differ per fold by design: one model a fold).
+COMPARED_FIELDS = ('model_type', 'backbone_type', 'backbone_depth',
+                   'replay_reference', 'resize_to_original', 'amp')
+#: Fields an older ``--out`` file (no ``run`` section) cannot tell.
+MODEL_FIELDS = ('model_type', 'backbone_type', 'backbone_depth')
+
+
+def file_sha256(path: str, chunk_size: int = 1 << 22) -> str:
+    """The SHA-256 (hex) of a file, read in chunks of ``chunk_size``."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for chunk in iter(lambda: f.read(chunk_size), b''):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _get(cfg: Any, key: str, default: Any = None) -> Any:
+    """``cfg.get(key)`` for a dict or ConfigDict, ``default`` otherwise."""
+    return cfg.get(key, default) if hasattr(cfg, 'get') else default
+
+
+def run_identity(cfg: Any, config: str, checkpoint: str) -> Dict[str, Any]:
+    """The ``run`` section of a ``--out`` file.
+
+    Args:
+        cfg (Config): The test config, after ``--cfg-options`` and
+            ``--amp`` were applied.
+        config (str): The config file given on the command line.
+        checkpoint (str): The checkpoint file given on the command line.
+
+    Returns:
+        dict: ``config``, ``checkpoint`` (absolute paths),
+        ``checkpoint_size`` (bytes), ``checkpoint_sha256`` (the whole
+        file's), ``model_type``, ``backbone_type``, ``backbone_depth``,
+        ``shots``, ``replay_reference``, ``resize_to_original``, ``amp``.
+    """
+    model = _get(cfg, 'model', {}) or {}
+    backbone = _get(model, 'backbone', {}) or {}
+    test_cfg = _get(model, 'test_cfg', {}) or {}
+    dataset = _get(_get(cfg, 'test_dataloader', {}), 'dataset', {}) or {}
+    return dict(
+        config=osp.abspath(config),
+        checkpoint=osp.abspath(checkpoint),
+        checkpoint_size=os.path.getsize(checkpoint),
+        checkpoint_sha256=file_sha256(checkpoint),
+        model_type=_get(model, 'type'),
+        backbone_type=_get(backbone, 'type'),
+        backbone_depth=_get(backbone, 'depth'),
+        shots=_get(dataset, 'shots'),
+        replay_reference=bool(_get(dataset, 'replay_reference', False)),
+        resize_to_original=bool(_get(test_cfg, 'resize_to_original',
+                                     False)),
+        amp=_get(test_cfg, 'amp', False) or False,
+    )
+
+
+def identity_of_record(record: Dict[str, Any]) -> Dict[str, Any]:
+    """The run identity of a read ``--out`` file.
+
+    A file without a ``run`` section (written before it was added) gets its
+    settings from ``test_dataset`` / ``test_cfg`` (the defaults where they
+    are missing) and None for the model fields (unknown, not compared).
+    """
+    run = record.get('run')
+    if isinstance(run, dict):
+        return dict(run)
+    dataset = record.get('test_dataset') or {}
+    test_cfg = record.get('test_cfg') or {}
+    identity = {field: None for field in MODEL_FIELDS}
+    identity.update(
+        config=record.get('config'),
+        checkpoint=record.get('checkpoint'),
+        shots=dataset.get('shots'),
+        replay_reference=bool(dataset.get('replay_reference', False)),
+        resize_to_original=bool(test_cfg.get('resize_to_original', False)),
+        amp=test_cfg.get('amp', False) or False)
+    return identity
+
+
+def describe(identity: Dict[str, Any]) -> str:
+    """A short note on a run identity (for the table's notes)."""
+    if identity.get('model_type') is None:
+        model = 'model not recorded (an --out file older than its "run" ' \
+            'section)'
+    else:
+        depth = identity.get('backbone_depth')
+        model = f"{identity['model_type']}, {identity.get('backbone_type')}" \
+            + ('' if depth is None else f'-{depth}')
+    sha = identity.get('checkpoint_sha256')
+    ckpt = osp.basename(str(identity.get('checkpoint')))
+    ckpt += f' (sha256 {sha[:8]})' if sha else ''
+    settings = [name for name in ('resize_to_original', )
+                if identity.get(name)]
+    if identity.get('amp'):
+        settings.append(f"amp {identity['amp']}")
+    return f'{model}, checkpoint {ckpt}' + ''.join(
+        f', {s}' for s in settings)
+
+
+def check_same_model(files: List[Tuple[str, str, Dict[str, Any]]]) -> None:
+    """Refuse a table whose files of one benchmark differ in a compared
+    field (:data:`COMPARED_FIELDS`) where both files record it.
+
+    Args:
+        files (list[tuple]): ``(path, benchmark, identity)`` per file.
+
+    Raises:
+        ValueError: Naming the two files, the field and both values.
+    """
+    first: Dict[str, Tuple[str, Dict[str, Any]]] = {}
+    for path, bench, identity in files:
+        if bench not in first:
+            first[bench] = (path, identity)
+            continue
+        other_path, other = first[bench]
+        field = _first_difference(other, identity)
+        if field is not None:
+            raise ValueError(
+                f'collect_results: {other_path!r} and {path!r} are both '
+                f'{bench} but differ in {field} ({other.get(field)!r} vs '
+                f'{identity.get(field)!r}): their folds would be averaged '
+                'as one model. Collect the files of each model and setting '
+                'in a table of its own.')
+        if other.get('model_type') is None:  # an older file: take a newer
+            first[bench] = (path, identity)
+
+
+def _first_difference(a: Dict[str, Any],
+                      b: Dict[str, Any]) -> Optional[str]:
+    """The first compared field both record and that differs, or None."""
+    unknown = a.get('model_type') is None or b.get('model_type') is None
+    for field in COMPARED_FIELDS:
+        if unknown and field in MODEL_FIELDS:
+            continue
+        if a.get(field) != b.get(field):
+            return field
+    return None
