@@ -30,7 +30,9 @@ Several classes at once: name each support's class,
 ``--support cat:cat1.jpg:cat1.png --support dog:dog1.jpg:dog1.png``; then
 ``pred/<file name>.png`` is a label PNG with a palette (0 background, class n
 in the n-th colour, classes numbered in the order first given) and the
-overlay has a legend (see ``dcama_mm/apis/n_way.py`` for the rule).
+overlay has a legend (see ``dcama_mm/apis/n_way.py`` for the rule). A pixel
+is labelled where its best class's foreground probability exceeds
+``--fg-threshold`` (default 0.5; N-way only, in [0, 1)).
 
 Existing result files are never overwritten unless ``--force`` is given: the
 tool stops before running the model and names them. An ``--out`` that
@@ -125,6 +127,35 @@ def support_labels(labels: Optional[Sequence[int]],
     return list(labels)
 
 
+def check_fg_threshold_arg(parser: argparse.ArgumentParser,
+                           opts: argparse.Namespace) -> None:
+    """Refuse ``--fg-threshold`` the argparse way (exit status 2), before
+    the model is built: outside ``[0, 1)``, or with one class (whose mask
+    is the argmax of its two logits), as
+    :func:`dcama_mm.apis.n_way.check_fg_threshold` refuses them."""
+    if opts.fg_threshold is None:
+        return
+    try:
+        n_way = None not in parse_supports(opts.support, opts.support_label)
+    except ValueError:
+        return  # main() reports the bad --support
+    from dcama_mm.apis.n_way import check_fg_threshold
+    try:
+        check_fg_threshold(opts.fg_threshold, n_way=True)
+    except ValueError as err:
+        parser.error(f'argument --fg-threshold: {err}')
+    if not n_way:
+        try:
+            check_fg_threshold(opts.fg_threshold, n_way=False)
+        except ValueError:
+            parser.error(
+                f'argument --fg-threshold: {opts.fg_threshold} given with '
+                'one class: it applies to several classes at once (every '
+                '--support as CLASS:IMAGE:MASK). A one-class mask is the '
+                'argmax of its two logits (foreground probability > 0.5); '
+                'drop --fg-threshold.')
+
+
 def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Parse the command line."""
     parser = argparse.ArgumentParser(
@@ -206,7 +237,17 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default='auto',
         help='the autocast dtype of --amp: auto (bfloat16 on the CPU, '
         'float16 on CUDA; the default), bfloat16 or float16')
-    return parser.parse_args(args)
+    parser.add_argument(
+        '--fg-threshold',
+        type=float,
+        default=None,
+        metavar='P',
+        help='several classes (CLASS:IMAGE:MASK) only: a pixel takes its '
+        'best class where that class\'s foreground probability exceeds P, '
+        'in [0, 1) (default 0.5), else it is background')
+    opts = parser.parse_args(args)
+    check_fg_threshold_arg(parser, opts)
+    return opts
 
 
 def main(args: Optional[Sequence[str]] = None) -> int:
@@ -256,6 +297,8 @@ def main(args: Optional[Sequence[str]] = None) -> int:
                 support_labels=sets[None][2])
         else:
             support_kwargs = dict(support_sets=sets)
+            if opts.fg_threshold is not None:
+                support_kwargs['fg_threshold'] = opts.fg_threshold
         result = inferencer(
             list(opts.query),
             **support_kwargs,
