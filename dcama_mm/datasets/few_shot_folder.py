@@ -45,7 +45,8 @@ class FewShotFolderDataset(BaseFewShotDataset):
 
     The folder is checked when the dataset is built: a missing mask, a mask
     of another size than its image, an empty class folder, a class listed
-    but absent give an error naming the file or folder; a class with fewer
+    but absent, two images of one stem (``a.jpg`` and ``a.png``: one mask
+    ``a_mask.png`` for both) give an error naming the files; a class with fewer
     than ``shots + 1`` images is skipped with a warning naming its folder.
 
     Args:
@@ -245,6 +246,7 @@ class FewShotFolderDataset(BaseFewShotDataset):
                 f'FewShotFolderDataset: the class folder {folder!r} holds no '
                 f'image (images end with {", ".join(IMG_EXTENSIONS)}; masks '
                 f'with {self.mask_suffix!r}).')
+        _check_one_image_per_mask(folder, images, self.mask_suffix)
         records = []
         for img_name in images:
             img_path = osp.join(folder, img_name)
@@ -306,6 +308,28 @@ def _read_class_list(path: str) -> List[str]:
     """The class folder names of a list file, one per line."""
     with open(path, encoding='utf-8') as f:
         return [line.strip() for line in f if line.strip()]
+
+
+def _check_one_image_per_mask(folder: str, images: Sequence[str],
+                              mask_suffix: str) -> None:
+    """Refuse two images of one stem (``a.jpg`` and ``a.png``): the mask
+    name is the stem + ``mask_suffix``, so both would take the one mask
+    ``a_mask.png`` and one of them would be paired with another image's
+    mask."""
+    seen: Dict[str, str] = {}
+    for img_name in images:
+        stem = osp.splitext(img_name)[0]
+        if stem in seen:
+            mask = stem + mask_suffix
+            raise ValueError(
+                f'FewShotFolderDataset: the class folder {folder!r} holds '
+                f'the images {seen[stem]!r} and {img_name!r}, which would '
+                f'share the one mask {mask!r} (mask = image stem + '
+                f'{mask_suffix!r}). Rename one of them and give it its own '
+                f'mask (e.g. {stem + "_2" + osp.splitext(img_name)[1]!r} '
+                f'with {stem + "_2" + mask_suffix!r}), or remove it if it '
+                'is a copy.')
+        seen[stem] = img_name
 
 
 def _file_size(path: str) -> FileSize:
