@@ -46,20 +46,22 @@ def run_identity(cfg: Any, config: str, checkpoint: str) -> Dict[str, Any]:
         checkpoint (str): The checkpoint file given on the command line.
 
     Returns:
-        dict: ``config``, ``checkpoint`` (absolute paths),
+        dict: ``config``, ``checkpoint`` (absolute paths; a URL as given),
         ``checkpoint_size`` (bytes), ``checkpoint_sha256`` (the whole
-        file's), ``model_type``, ``backbone_type``, ``backbone_depth``,
+        file's; both None when the checkpoint is no local file),
+        ``model_type``, ``backbone_type``, ``backbone_depth``,
         ``shots``, ``replay_reference``, ``resize_to_original``, ``amp``.
     """
     model = _get(cfg, 'model', {}) or {}
     backbone = _get(model, 'backbone', {}) or {}
     test_cfg = _get(model, 'test_cfg', {}) or {}
     dataset = _get(_get(cfg, 'test_dataloader', {}), 'dataset', {}) or {}
+    local = osp.isfile(checkpoint)  # not a URL or another backend's path
     return dict(
         config=osp.abspath(config),
-        checkpoint=osp.abspath(checkpoint),
-        checkpoint_size=os.path.getsize(checkpoint),
-        checkpoint_sha256=file_sha256(checkpoint),
+        checkpoint=osp.abspath(checkpoint) if local else checkpoint,
+        checkpoint_size=os.path.getsize(checkpoint) if local else None,
+        checkpoint_sha256=file_sha256(checkpoint) if local else None,
         model_type=_get(model, 'type'),
         backbone_type=_get(backbone, 'type'),
         backbone_depth=_get(backbone, 'depth'),
@@ -119,13 +121,17 @@ def check_same_model(files: List[Tuple[str, str, Dict[str, Any]]]) -> None:
     field (:data:`COMPARED_FIELDS`) where both files record it.
 
     Args:
-        files (list[tuple]): ``(path, benchmark, identity)`` per file.
+        files (list[tuple]): ``(path, benchmark, identity, fold)`` per
+            file.
 
     Raises:
-        ValueError: Naming the two files, the field and both values.
+        ValueError: Naming the two files, the field and both values; or
+            the two files of one benchmark that test one checkpoint (same
+            SHA-256) on two folds.
     """
+    _check_one_fold_per_checkpoint(files)
     first: Dict[str, Tuple[str, Dict[str, Any]]] = {}
-    for path, bench, identity in files:
+    for path, bench, identity, _ in files:
         if bench not in first:
             first[bench] = (path, identity)
             continue
@@ -152,3 +158,23 @@ def _first_difference(a: Dict[str, Any],
         if a.get(field) != b.get(field):
             return field
     return None
+
+
+def _check_one_fold_per_checkpoint(
+        files: List[Tuple[str, str, Dict[str, Any], Optional[int]]]) -> None:
+    """Refuse one checkpoint (same SHA-256) tested on two folds of one
+    benchmark: a fold's model is trained on the other folds' classes, so
+    its figure on another fold is no few-shot figure."""
+    seen: Dict[Tuple[str, str], Tuple[str, Optional[int]]] = {}
+    for path, bench, identity, fold in files:
+        sha = identity.get('checkpoint_sha256')
+        if not sha:
+            continue
+        other_path, other_fold = seen.setdefault((bench, sha), (path, fold))
+        if other_fold != fold:
+            raise ValueError(
+                f'collect_results: {other_path!r} (fold {other_fold}) and '
+                f'{path!r} (fold {fold}) test the same checkpoint (sha256 '
+                f'{sha[:8]}) on two folds of {bench}: a fold\'s model is '
+                "trained on the other folds' classes. Test each fold with "
+                'the checkpoint trained for it.')

@@ -73,7 +73,8 @@ def test_collect_refuses_folds_of_two_models(record, tmp_path, field, value):
     these into one mean (exit 0)."""
     tool = load_tool('analysis_tools/collect_results.py')
     a = _write(tmp_path, 'f0', record['record'], 0)
-    b = _write(tmp_path, 'f1', record['record'], 1, **{field: value})
+    b = _write(tmp_path, 'f1', record['record'], 1,
+               checkpoint_sha256='1' * 64, **{field: value})
     with pytest.raises(ValueError) as err:
         tool.main([a, b, '--markdown', str(tmp_path / 't.md')])
     message = str(err.value)
@@ -107,3 +108,37 @@ def test_collect_keeps_same_model_and_reads_older_files(record, tmp_path):
     (tmp_path / 'old.json').write_text(json.dumps(old))
     with pytest.raises(ValueError, match='differ in resize_to_original'):
         tool.main(files + ['--markdown', str(tmp_path / 't2.md')])
+
+
+def test_collect_refuses_one_checkpoint_on_two_folds(record, tmp_path):
+    """A fold-0 model tested on fold 1 (same file, same SHA-256): refused
+    on the command line with one line, exit status 1."""
+    a = _write(tmp_path, 'f0', record['record'], 0)
+    b = _write(tmp_path, 'f1', record['record'], 1)
+    five = copy.deepcopy(record['record'])
+    five['test_dataset']['shots'] = 5
+    c = _write(tmp_path, 'f0_5shot', five, 0)  # same fold, 5-shot: fine
+    proc = run(['python', osp.join(TOOLS, 'analysis_tools',
+                                   'collect_results.py'), a, c, b],
+               cwd=str(tmp_path), check=False)
+    assert proc.returncode == 1
+    sha = record['record']['run']['checkpoint_sha256'][:8]
+    assert proc.stdout.strip().splitlines()[-1] == (
+        f"collect_results: {a!r} (fold 0) and {b!r} (fold 1) test the same "
+        f"checkpoint (sha256 {sha}) on two folds of COCO20iDataset: a "
+        "fold's model is trained on the other folds' classes. Test each "
+        'fold with the checkpoint trained for it.')
+
+
+def test_a_checkpoint_that_is_no_local_file_is_recorded_as_given():
+    """A URL (mmengine loads those): no size nor hash, no error after the
+    test has run."""
+    from dcama_mm.evaluation.run_identity import run_identity
+    cfg = Config(dict(model=dict(type='FewShotSegmentor'),
+                      test_dataloader=dict(dataset=dict(shots=5))))
+    url = 'https://example.com/dcama.pth'
+    identity = run_identity(cfg, 'a.py', url)
+    assert identity['checkpoint'] == url
+    assert identity['checkpoint_sha256'] is None
+    assert identity['checkpoint_size'] is None
+    assert identity['shots'] == 5 and identity['backbone_type'] is None

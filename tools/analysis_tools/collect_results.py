@@ -12,7 +12,8 @@ PASCAL-5i's folds 0-3 and FSS-1000's single test set can share a table).
 The files of one benchmark must come from the same kind of model and
 settings (model, backbone, ``replay_reference``, ``resize_to_original``,
 ``amp``; the ``run`` section ``tools/test.py --out`` writes): a mix is
-refused, naming the two files and the field. Each file's note names its
+refused, naming the two files and the field; so is one checkpoint (same
+SHA-256) on two folds of a benchmark. Each file's note names its
 model and checkpoint (with its SHA-256 prefix).
 
 Examples::
@@ -123,7 +124,7 @@ def collect(paths: Sequence[str]) -> Tuple[List[str], List[List[str]],
     notes, identities = [], []
     for path in paths:
         key, cells, note, identity = read_result(path)
-        identities.append((path, key[0], identity))
+        identities.append((path, key[0], identity, key[2]))
         if key in results:
             raise ValueError(
                 f'collect_results: {key[0]} fold {key[2]} {key[1]}-shot is '
@@ -200,4 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> str:
 
 
 if __name__ == '__main__':
-    main()
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as error:
+        sys.exit(str(error))  # one line, exit status 1
