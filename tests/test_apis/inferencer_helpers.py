@@ -65,6 +65,18 @@ def build_tiny_model() -> nn.Module:
     return model
 
 
+def write_tiny_model_files(root: str) -> Tuple[nn.Module, str, str]:
+    """:func:`build_tiny_model`, its config file and its checkpoint, both
+    written under ``root``."""
+    model = build_tiny_model()
+    cfg_file = osp.join(root, 'tiny_dcama.py')
+    with open(cfg_file, 'w') as f:
+        f.write(CONFIG_TEXT)
+    ckpt = osp.join(root, 'tiny.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    return model, cfg_file, ckpt
+
+
 def make_image(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     """A BGR uint8 picture: smooth background and a bright blob."""
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)

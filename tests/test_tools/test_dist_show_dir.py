@@ -10,27 +10,22 @@ import os.path as osp
 import cv2
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
 
 from tests.test_tools.tiny_project import (TEST_EPISODES, TOOLS,
                                            make_tiny_data, run,
+                                           write_random_checkpoint,
                                            write_tiny_config)
 
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
     """Tiny data, config and a checkpoint of the freshly built model."""
-    from mmseg.registry import MODELS
 
     import dcama_mm  # noqa: F401  (registers the model)
     root = str(tmp_path_factory.mktemp('show_dir'))
     data_root = make_tiny_data(root)
     config = write_tiny_config(osp.join(root, 'tiny.py'), data_root)
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    ckpt = osp.join(root, 'init.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    ckpt = write_random_checkpoint(config, osp.join(root, 'init.pth'))
     return dict(root=root, config=config, ckpt=ckpt)
 
 

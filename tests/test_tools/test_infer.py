@@ -8,13 +8,11 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
-from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, NET_SIZE,
-                                                build_tiny_model,
-                                                write_episode_files)
+from tests.test_apis.inferencer_helpers import (NET_SIZE, write_episode_files,
+                                                write_tiny_model_files)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -38,12 +36,7 @@ def infer_tool() -> ModuleType:
 def setup(tmp_path_factory):
     """A tiny config + checkpoint, 2 supports and a folder of 3 queries."""
     root = tmp_path_factory.mktemp('cli')
-    model = build_tiny_model()
-    cfg_file = str(root / 'tiny_dcama.py')
-    with open(cfg_file, 'w') as f:
-        f.write(CONFIG_TEXT)
-    ckpt = str(root / 'tiny.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    model, cfg_file, ckpt = write_tiny_model_files(str(root))
     data = root / 'data'
     data.mkdir()
     supports, masks, queries = write_episode_files(

@@ -4,13 +4,11 @@ import os.path as osp
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from dcama_mm.apis import FewShotInferencer
-from tests.test_apis.inferencer_helpers import (CONFIG_TEXT, NET_SIZE,
-                                                build_tiny_model,
-                                                write_episode_files)
+from tests.test_apis.inferencer_helpers import (NET_SIZE, write_episode_files,
+                                                write_tiny_model_files)
 from tests.test_tools.tiny_project import load_tool
 
 
@@ -18,12 +16,7 @@ from tests.test_tools.tiny_project import load_tool
 def setup(tmp_path_factory):
     """A tiny config + checkpoint, 2 supports (one per class), 2 queries."""
     root = tmp_path_factory.mktemp('fg_threshold')
-    model = build_tiny_model()
-    cfg_file = str(root / 'tiny_dcama.py')
-    with open(cfg_file, 'w') as f:
-        f.write(CONFIG_TEXT)
-    ckpt = str(root / 'tiny.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    model, cfg_file, ckpt = write_tiny_model_files(str(root))
     supports, masks, queries = write_episode_files(
         str(root), shots=2, query_sizes=[(37, 53), (48, 96)])
     return dict(model=model, cfg=cfg_file, ckpt=ckpt, supports=supports,

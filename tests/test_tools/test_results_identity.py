@@ -8,14 +8,13 @@ import os
 import os.path as osp
 
 import pytest
-import torch
 from mmengine.config import Config
 
-from mmseg.registry import MODELS
 
 import dcama_mm  # noqa: F401  (registers the model)
 from tests.test_tools.tiny_project import (TOOLS, load_tool, make_tiny_data,
-                                           run, write_tiny_config)
+                                           run, write_random_checkpoint,
+                                           write_tiny_config)
 
 
 @pytest.fixture(scope='module')
@@ -24,10 +23,7 @@ def record(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('identity'))
     config = write_tiny_config(osp.join(root, 'tiny.py'),
                                make_tiny_data(root))
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    ckpt = osp.join(root, 'random.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
     out = osp.join(root, 'out.json')
     run([
         'python', osp.join(TOOLS, 'test.py'), config, ckpt, '--work-dir',

@@ -6,14 +6,12 @@ import os.path as osp
 
 import numpy as np
 import pytest
-import torch
-from mmengine.config import Config
 
-from mmseg.registry import MODELS
 
 import dcama_mm  # noqa: F401  (registers the model)
 from tests.test_tools.tiny_project import (TEST_EPISODES, TOOLS, load_tool,
                                            make_tiny_data, run,
+                                           write_random_checkpoint,
                                            write_tiny_config)
 
 
@@ -24,10 +22,7 @@ def project(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('seeds'))
     data_root = make_tiny_data(root)
     config = write_tiny_config(osp.join(root, 'tiny.py'), data_root)
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    ckpt = osp.join(root, 'random.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
     return dict(root=root, config=config, ckpt=ckpt)
 
 

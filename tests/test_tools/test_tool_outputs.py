@@ -8,13 +8,12 @@ import os.path as osp
 
 import pytest
 import torch
-from mmengine.config import Config
 
-from mmseg.registry import MODELS
 
 import dcama_mm  # noqa: F401  (registers the model)
 from tests.test_tools.tiny_project import (DEMO_CONFIG, TOOLS, load_tool,
                                            make_tiny_data, run,
+                                           write_random_checkpoint,
                                            write_tiny_config)
 
 
@@ -86,10 +85,7 @@ def tiny(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('tool_outputs'))
     config = write_tiny_config(osp.join(root, 'tiny.py'),
                                make_tiny_data(root))
-    torch.manual_seed(0)
-    model = MODELS.build(Config.fromfile(config).model)
-    ckpt = osp.join(root, 'random.pth')
-    torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
+    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
     return dict(root=root, config=config, ckpt=ckpt)
 
 

@@ -99,6 +99,20 @@ def write_tiny_config(path: str, data_root: str) -> str:
     return path
 
 
+def write_random_checkpoint(config: str, path: str, seed: int = 0) -> str:
+    """A checkpoint of ``config``'s model with random weights (drawn after
+    ``torch.manual_seed(seed)``, so reproducible); returns ``path``."""
+    import torch
+    from mmengine.config import Config
+    from mmseg.registry import MODELS
+
+    import dcama_mm  # noqa: F401  (registers the model)
+    torch.manual_seed(seed)
+    model = MODELS.build(Config.fromfile(config).model)
+    torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
+    return path
+
+
 def load_tool(relpath: str) -> ModuleType:
     """Import a script of ``tools/`` as a module (without running it)."""
     path = osp.join(TOOLS, relpath)
