@@ -13,6 +13,7 @@ foreground probability when that probability exceeds ``fg_threshold``
 order given. With one class and the default threshold this is the 1-way
 argmax.
 """
+import numbers
 from functools import partial
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -65,8 +66,9 @@ def check_fg_threshold(fg_threshold: float, n_way: bool) -> None:
         ValueError: Outside ``[0, 1)`` (no pixel would exceed 1, every
             pixel exceeds a negative one), or not 0.5 in a 1-way call.
     """
+    # numbers.Real: Python's and NumPy's numbers (np.float32 is no float)
     if isinstance(fg_threshold, bool) or not isinstance(
-            fg_threshold, (int, float)) or not 0 <= fg_threshold < 1:
+            fg_threshold, numbers.Real) or not 0 <= fg_threshold < 1:
         raise ValueError(
             f'fg_threshold must be a probability in [0, 1), got '
             f'{fg_threshold!r}: a pixel takes its best class where that '

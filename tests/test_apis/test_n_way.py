@@ -171,3 +171,23 @@ def test_fg_threshold_of_a_one_way_call_is_refused(inferencer, episode_dir):
                       fg_threshold=0.5)['predictions']
     assert mask.dtype == np.uint8 and mask.shape == Image.open(
         queries[0]).size[::-1]
+
+
+def test_fg_threshold_as_a_numpy_scalar(inferencer, episode_dir):
+    """``np.float32(0.25)`` (a slider's or an array's value) is the
+    probability 0.25: it was refused as 'no probability in [0, 1)'."""
+    _, support_imgs, support_masks, queries = episode_dir
+    sets = {'blob': (support_imgs[:1], support_masks[:1]),
+            'other': (support_imgs[1:2], support_masks[1:2])}
+    as_float = inferencer(queries[0], support_sets=sets,
+                          fg_threshold=0.25)['predictions']
+    as_numpy = inferencer(queries[0], support_sets=sets,
+                          fg_threshold=np.float32(0.25))['predictions']
+    np.testing.assert_array_equal(as_numpy['label_map'],
+                                  as_float['label_map'])
+    # the threshold was applied: a pixel is labelled iff its best
+    # foreground probability exceeds 0.25
+    best = np.stack([as_float['fg_probs'][name] for name in sets]).max(0)
+    far = np.abs(best - 0.25) > 1e-5
+    np.testing.assert_array_equal((as_numpy['label_map'] > 0)[far],
+                                  (best > 0.25)[far])
