@@ -17,9 +17,11 @@ from typing import Any, Dict, List, Optional, Tuple
 #: Fields that must agree between the files of one benchmark in one table
 #: (the config and checkpoint differ per fold by design: one model a fold).
 COMPARED_FIELDS = ('model_type', 'backbone_type', 'backbone_depth',
-                   'replay_reference', 'resize_to_original', 'amp')
+                   'backbone_arch', 'replay_reference', 'resize_to_original',
+                   'amp')
 #: Fields an older ``--out`` file (no ``run`` section) cannot tell.
-MODEL_FIELDS = ('model_type', 'backbone_type', 'backbone_depth')
+MODEL_FIELDS = ('model_type', 'backbone_type', 'backbone_depth',
+                'backbone_arch')
 
 
 def file_sha256(path: str, chunk_size: int = 1 << 22) -> str:
@@ -50,7 +52,9 @@ def run_identity(cfg: Any, config: str, checkpoint: str) -> Dict[str, Any]:
         ``checkpoint_size`` (bytes), ``checkpoint_sha256`` (the whole
         file's; both None when the checkpoint is no local file),
         ``model_type``, ``backbone_type``, ``backbone_depth``,
-        ``shots``, ``replay_reference``, ``resize_to_original``, ``amp``.
+        ``backbone_arch`` (a Swin's ``arch``: ``'base'``, ``'tiny'``, ...;
+        None for a ResNet), ``shots``, ``replay_reference``,
+        ``resize_to_original``, ``amp``.
     """
     model = _get(cfg, 'model', {}) or {}
     backbone = _get(model, 'backbone', {}) or {}
@@ -65,12 +69,21 @@ def run_identity(cfg: Any, config: str, checkpoint: str) -> Dict[str, Any]:
         model_type=_get(model, 'type'),
         backbone_type=_get(backbone, 'type'),
         backbone_depth=_get(backbone, 'depth'),
+        backbone_arch=_arch(_get(backbone, 'arch')),
         shots=_get(dataset, 'shots'),
         replay_reference=bool(_get(dataset, 'replay_reference', False)),
         resize_to_original=bool(_get(test_cfg, 'resize_to_original',
                                      False)),
         amp=_get(test_cfg, 'amp', False) or False,
     )
+
+
+def _arch(arch: Any) -> Any:
+    """A backbone's ``arch`` as recorded: a name in lower case (mmpretrain
+    reads ``'Base'`` as ``'base'``), a custom dict as a plain dict."""
+    if isinstance(arch, str):
+        return arch.lower()
+    return dict(arch) if hasattr(arch, 'items') else arch
 
 
 def identity_of_record(record: Dict[str, Any]) -> Dict[str, Any]:
@@ -103,8 +116,10 @@ def describe(identity: Dict[str, Any]) -> str:
             'section)'
     else:
         depth = identity.get('backbone_depth')
+        arch = identity.get('backbone_arch')
+        size = depth if depth is not None else arch  # -50 / -base
         model = f"{identity['model_type']}, {identity.get('backbone_type')}" \
-            + ('' if depth is None else f'-{depth}')
+            + (f'-{size}' if isinstance(size, (int, str)) else '')
     sha = identity.get('checkpoint_sha256')
     ckpt = osp.basename(str(identity.get('checkpoint')))
     ckpt += f' (sha256 {sha[:8]})' if sha else ''
@@ -130,30 +145,30 @@ def check_same_model(files: List[Tuple[str, str, Dict[str, Any]]]) -> None:
             SHA-256) on two folds.
     """
     _check_one_fold_per_checkpoint(files)
-    first: Dict[str, Tuple[str, Dict[str, Any]]] = {}
+    earlier: Dict[str, List[Tuple[str, Dict[str, Any]]]] = {}
     for path, bench, identity, _ in files:
-        if bench not in first:
-            first[bench] = (path, identity)
-            continue
-        other_path, other = first[bench]
-        field = _first_difference(other, identity)
-        if field is not None:
-            raise ValueError(
-                f'collect_results: {other_path!r} and {path!r} are both '
-                f'{bench} but differ in {field} ({other.get(field)!r} vs '
-                f'{identity.get(field)!r}): their folds would be averaged '
-                'as one model. Collect the files of each model and setting '
-                'in a table of its own.')
-        if other.get('model_type') is None:  # an older file: take a newer
-            first[bench] = (path, identity)
+        # each earlier file: a field that one of them lacks (an older
+        # file) is compared with the others that record it
+        for other_path, other in earlier.get(bench, []):
+            field = _first_difference(other, identity)
+            if field is not None:
+                raise ValueError(
+                    f'collect_results: {other_path!r} and {path!r} are both '
+                    f'{bench} but differ in {field} ({other.get(field)!r} '
+                    f'vs {identity.get(field)!r}): their folds would be '
+                    'averaged as one model. Collect the files of each model '
+                    'and setting in a table of its own.')
+        earlier.setdefault(bench, []).append((path, identity))
 
 
 def _first_difference(a: Dict[str, Any],
                       b: Dict[str, Any]) -> Optional[str]:
-    """The first compared field both record and that differs, or None."""
+    """The first compared field both record and that differs, or None
+    (a ``run`` section written before a field was added lacks it)."""
     unknown = a.get('model_type') is None or b.get('model_type') is None
     for field in COMPARED_FIELDS:
-        if unknown and field in MODEL_FIELDS:
+        if unknown and field in MODEL_FIELDS or field not in a \
+                or field not in b:
             continue
         if a.get(field) != b.get(field):
             return field
