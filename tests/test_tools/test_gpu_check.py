@@ -305,3 +305,31 @@ def test_cpu_bf16_stage_measures_alternated_or_says_why_not(tmp_path):
         assert stage['status'] == 'skipped' and not stage['applicable']
         assert 'has no native bf16' in stage['error']
         assert '--cpu-bf16 always' in stage['error']
+
+
+def test_max_shots_stopped_by_an_error_fails_the_stage():
+    """A search that another error than running out of memory ended (a
+    CUDA error of the attention, say) keeps its tries but is a failed
+    stage, so the check exits 1; it was 'ok' and the exit code 0."""
+    import gpu_check_workers as workers
+
+    def fits(k):
+        if k >= 4:
+            raise workers.SearchStopped('RuntimeError: CUDA error: an '
+                                        'illegal memory access')
+        return True
+
+    result = workers.largest_fitting(fits, cap=64)
+    result['error'] = 'RuntimeError: CUDA error: an illegal memory access'
+    stage = gpu_check.judge_max_shots(dict(status='ok', result=result))
+    assert stage['status'] == 'failed'
+    assert stage['error'] == ('the search stopped at K=4 on an error that '
+                              'is not out of memory: RuntimeError: CUDA '
+                              'error: an illegal memory access')
+    assert stage['result']['largest'] == 2  # the tries are kept
+    # out of memory, the cap or the time limit: the stage is ok
+    for stopped in ('bisected', 'cap', 'time limit'):
+        ok = dict(status='ok', result=dict(result, stopped=stopped))
+        assert gpu_check.judge_max_shots(ok)['status'] == 'ok'
+    failed = dict(status='timeout', error='stopped after 135 s')
+    assert gpu_check.judge_max_shots(failed) == failed

@@ -17,7 +17,7 @@ budget is skipped):
    inference): doubling, then bisection, catching
    ``torch.cuda.OutOfMemoryError`` (and cuBLAS / cuDNN allocation errors),
    up to ``--max-shots-cap``; another error ends the search, keeping the
-   tries.
+   tries, and fails the stage.
 6. ``dist_train``: ``tools/dist_train.sh`` of the demo config on 1 GPU for
    one epoch, on the demo's synthetic data (generated as
    ``tools/run_demo.py`` does).
@@ -118,10 +118,24 @@ def stage_max_shots(r: Runner) -> Dict[str, object]:
     cap = r.args.max_shots_cap or (4 if quick else 2048)
     limit = 30 if quick else 75
     config, size = (DEMO, ['64', '64']) if quick else (SWINB, ['384', '384'])
-    return r.worker('max_shots', [
+    return judge_max_shots(r.worker('max_shots', [
         'max-shots', '--config', config, '--device', r.args.device,
         '--size', *size, '--cap', str(cap), '--time-limit', str(limit)
-    ], limit + 60)
+    ], limit + 60))
+
+
+def judge_max_shots(record: Dict[str, object]) -> Dict[str, object]:
+    """The ``max_shots`` stage fails when its search was ended by an error
+    that is not out of memory (``stopped: error``): the worker still
+    reports the tries, but such an error is a fault of the GPU path."""
+    result = record.get('result') or {}
+    if record.get('status') == 'ok' and result.get('stopped') == 'error':
+        record = dict(
+            record, status='failed',
+            error=f"the search stopped at K={result.get('first_failing')} "
+            'on an error that is not out of memory: '
+            f"{result.get('error')}")
+    return record
 
 
 def _free_port() -> int:
