@@ -21,6 +21,7 @@ from mmseg.registry import LOOPS, MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from ..models.utils.checkpoint_files import check_checkpoint_file
 from ..utils.checks import accepted_arguments, check_keys
 from .dataloader_checks import check_dataloader_cfgs
+from .randomness_checks import check_randomness
 
 #: Keys of a dataset config that name a directory / a file (relative paths
 #: are joined with ``data_root``, as mmengine's ``BaseDataset`` does).
@@ -336,6 +337,7 @@ def check_train_config(cfg: Config) -> None:
             checkpoint.
     """
     check_model_types(cfg.model)
+    check_randomness(cfg)
     check_loop_cfgs(cfg, ('train_cfg', 'val_cfg'))
     check_dataloader_cfgs(cfg, ('train_dataloader', 'val_dataloader'))
     from .pipeline_checks import check_pipeline_sizes  # (imports this)
@@ -370,6 +372,7 @@ def check_test_config(cfg: Config) -> None:
             checkpoint.
     """
     check_model_types(cfg.model)
+    check_randomness(cfg)
     check_loop_cfgs(cfg, ('test_cfg', ))
     check_dataloader_cfgs(cfg, ('test_dataloader', ))
     from .pipeline_checks import check_pipeline_sizes  # (imports this)
