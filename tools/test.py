@@ -44,7 +44,7 @@ from dcama_mm.evaluation.run_identity import run_identity  # noqa: E402
 from dcama_mm.models.utils.precision import (  # noqa: E402
     add_amp_arguments, amp_from_args, apply_amp_to_config)
 from dcama_mm.utils.output_files import (  # noqa: E402
-    check_output_file, check_picture_folder)
+    check_output_option, check_picture_option)
 
 
 def parse_args() -> argparse.Namespace:
@@ -108,17 +108,10 @@ def check_args(parser: argparse.ArgumentParser,
                 '--show-dir (the pictures of one seed would overwrite those '
                 'of another); draw one seed\'s episodes with --cfg-options '
                 'test_dataloader.dataset.seed=N.')
-    if args.out is not None:
-        try:
-            check_output_file(args.out, args.force, suffix='.json')
-        except (ValueError, FileExistsError) as err:
-            parser.error(f'argument --out: {err}')
+    check_output_option(parser, args.out, args.force, suffix='.json')
     if args.show_dir and osp.isabs(args.show_dir):
         # used as is (a relative one is under work_dir/<timestamp>/)
-        try:
-            check_picture_folder(args.show_dir, args.force, '--show-dir')
-        except (NotADirectoryError, FileExistsError) as err:
-            parser.error(f'argument --show-dir: {err}')
+        check_picture_option(parser, args.show_dir, args.force, '--show-dir')
 
 
 def trigger_visualization_hook(cfg: Config, args: argparse.Namespace) -> None:

@@ -138,6 +138,16 @@ def open_output_file(path: str) -> TextIO:
     return open(path, 'w', encoding='utf-8')
 
 
+def check_picture_option(parser: argparse.ArgumentParser, folder: str,
+                         force: bool, option: str) -> None:
+    """:func:`check_picture_folder` for a command-line option: a refusal
+    is the parser's error (``argument --show-dir: ...``, exit status 2)."""
+    try:
+        check_picture_folder(folder, force, option)
+    except (NotADirectoryError, FileExistsError) as err:
+        parser.error(f'argument {option}: {err}')
+
+
 def check_picture_folder(folder: str, force: bool, option: str,
                          pattern: str = 'episode_*.png') -> None:
     """Refuse a picture folder that holds pictures of an earlier run.

@@ -31,7 +31,7 @@ from mmseg.registry import DATASETS
 
 from dcama_mm.analysis import analysis_parser, load_analysis_config
 from dcama_mm.engine.config_checks import check_dataset_paths
-from dcama_mm.utils.output_files import check_picture_folder
+from dcama_mm.utils.output_files import check_picture_option
 from dcama_mm.visualization import build_drawing_visualizer
 
 SPLITS = ('train', 'val', 'test')
@@ -59,10 +59,7 @@ def parse_args(args: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--force', action='store_true',
         help='overwrite the pictures of an earlier run in --output-dir')
     opts = parser.parse_args(args)
-    try:
-        check_picture_folder(opts.output_dir, opts.force, '--output-dir')
-    except (NotADirectoryError, FileExistsError) as err:
-        parser.error(f'argument --output-dir: {err}')
+    check_picture_option(parser, opts.output_dir, opts.force, '--output-dir')
     return opts
 
 
