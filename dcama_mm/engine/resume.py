@@ -29,10 +29,10 @@ import re
 import zipfile
 from typing import List, Optional, Tuple
 
-import torch
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..utils.compat import load_local_checkpoint
 from .work_dirs import LAST_CHECKPOINT, checkpoint_dir, launcher_rank
 
 __all__ = [
@@ -98,10 +98,9 @@ def _zip_problem(path: str) -> Optional[str]:
 def _content_problem(path: str) -> Tuple[Optional[str], dict]:
     """What keeps the checkpoint's content from being resumed, if any,
     and its ``meta``."""
-    mmap = zipfile.is_zipfile(path)
     try:
-        checkpoint = torch.load(
-            path, map_location='cpu', weights_only=False, mmap=mmap)
+        checkpoint = load_local_checkpoint(
+            path, map_location='cpu', mmap=zipfile.is_zipfile(path))
     except Exception as err:  # noqa: BLE001 (any unpickling error)
         return (f'cannot be read by torch.load ({type(err).__name__}: '
                 f'{err})'), {}
