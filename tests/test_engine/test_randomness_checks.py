@@ -11,9 +11,7 @@ from mmengine.config import Config
 
 from dcama_mm.engine.randomness_checks import check_randomness
 from dcama_mm.utils.checks import UnknownOptionError
-from tests.test_tools.tiny_project import (TOOLS, make_tiny_data, run,
-                                           write_random_checkpoint,
-                                           write_tiny_config)
+from tests.test_tools.tiny_project import TOOLS, make_tiny_project, run
 
 
 @pytest.mark.parametrize('randomness', [
@@ -49,9 +47,8 @@ def test_unknown_key_names_the_closest():
 
 def test_tools_refuse_a_bad_seed_before_the_runner(tmp_path):
     root = str(tmp_path)
-    config = write_tiny_config(osp.join(root, 'tiny.py'),
-                               make_tiny_data(root))
-    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
+    project = make_tiny_project(root)
+    config, ckpt = project['config'], project['ckpt']
     for tool, args in (('test.py', [config, ckpt]), ('train.py', [config])):
         proc = run(['python', osp.join(TOOLS, tool), *args, '--work-dir',
                     osp.join(root, tool), '--cfg-options',

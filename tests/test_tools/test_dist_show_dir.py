@@ -12,9 +12,7 @@ import numpy as np
 import pytest
 
 from tests.test_tools.tiny_project import (TEST_EPISODES, TOOLS,
-                                           make_tiny_data, run,
-                                           write_random_checkpoint,
-                                           write_tiny_config)
+                                           make_tiny_project, run)
 
 
 @pytest.fixture(scope='module')
@@ -23,10 +21,7 @@ def tiny(tmp_path_factory):
 
     import dcama_mm  # noqa: F401  (registers the model)
     root = str(tmp_path_factory.mktemp('show_dir'))
-    data_root = make_tiny_data(root)
-    config = write_tiny_config(osp.join(root, 'tiny.py'), data_root)
-    ckpt = write_random_checkpoint(config, osp.join(root, 'init.pth'))
-    return dict(root=root, config=config, ckpt=ckpt)
+    return make_tiny_project(root, checkpoint='init.pth')
 
 
 def _pictures(work_dir):

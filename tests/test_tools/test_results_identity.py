@@ -12,18 +12,16 @@ from mmengine.config import Config
 
 
 import dcama_mm  # noqa: F401  (registers the model)
-from tests.test_tools.tiny_project import (TOOLS, load_tool, make_tiny_data,
-                                           run, write_random_checkpoint,
-                                           write_tiny_config)
+from tests.test_tools.tiny_project import (TOOLS, load_tool, make_tiny_project,
+                                           run)
 
 
 @pytest.fixture(scope='module')
 def record(tmp_path_factory):
     """A real ``--out`` file of the tiny project (random weights)."""
     root = str(tmp_path_factory.mktemp('identity'))
-    config = write_tiny_config(osp.join(root, 'tiny.py'),
-                               make_tiny_data(root))
-    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
+    project = make_tiny_project(root)
+    config, ckpt = project['config'], project['ckpt']
     out = osp.join(root, 'out.json')
     run([
         'python', osp.join(TOOLS, 'test.py'), config, ckpt, '--work-dir',

@@ -10,9 +10,7 @@ import pytest
 
 import dcama_mm  # noqa: F401  (registers the model)
 from tests.test_tools.tiny_project import (TEST_EPISODES, TOOLS, load_tool,
-                                           make_tiny_data, run,
-                                           write_random_checkpoint,
-                                           write_tiny_config)
+                                           make_tiny_project, run)
 
 
 @pytest.fixture(scope='module')
@@ -20,10 +18,7 @@ def project(tmp_path_factory):
     """Tiny data, config and a checkpoint of the randomly initialised
     model (the figures only need to be reproducible)."""
     root = str(tmp_path_factory.mktemp('seeds'))
-    data_root = make_tiny_data(root)
-    config = write_tiny_config(osp.join(root, 'tiny.py'), data_root)
-    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
-    return dict(root=root, config=config, ckpt=ckpt)
+    return make_tiny_project(root)
 
 
 def _test(project, name, *extra):

@@ -12,9 +12,7 @@ import torch
 
 import dcama_mm  # noqa: F401  (registers the model)
 from tests.test_tools.tiny_project import (DEMO_CONFIG, TOOLS, load_tool,
-                                           make_tiny_data, run,
-                                           write_random_checkpoint,
-                                           write_tiny_config)
+                                           make_tiny_project, run)
 
 
 def _training_checkpoint(path: str) -> None:
@@ -83,10 +81,7 @@ def test_print_config_refuses_to_overwrite_an_existing_out(tmp_path):
 def tiny(tmp_path_factory):
     """Tiny COCO-20i-format data, its config and a random checkpoint."""
     root = str(tmp_path_factory.mktemp('tool_outputs'))
-    config = write_tiny_config(osp.join(root, 'tiny.py'),
-                               make_tiny_data(root))
-    ckpt = write_random_checkpoint(config, osp.join(root, 'random.pth'))
-    return dict(root=root, config=config, ckpt=ckpt)
+    return make_tiny_project(root)
 
 
 def test_eval_n_way_out_is_checked_before_the_episodes(tiny, tmp_path):

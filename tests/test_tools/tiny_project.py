@@ -113,6 +113,20 @@ def write_random_checkpoint(config: str, path: str, seed: int = 0) -> str:
     return path
 
 
+def make_tiny_project(root: str,
+                      checkpoint: str = 'random.pth') -> Dict[str, str]:
+    """Tiny data, its config (``tiny.py``) and a random-weight checkpoint
+    (:func:`write_random_checkpoint`), all under ``root``.
+
+    Returns:
+        dict: ``root``, ``config`` and ``ckpt`` (paths).
+    """
+    config = write_tiny_config(osp.join(root, 'tiny.py'),
+                               make_tiny_data(root))
+    ckpt = write_random_checkpoint(config, osp.join(root, checkpoint))
+    return dict(root=root, config=config, ckpt=ckpt)
+
+
 def load_tool(relpath: str) -> ModuleType:
     """Import a script of ``tools/`` as a module (without running it)."""
     path = osp.join(TOOLS, relpath)
