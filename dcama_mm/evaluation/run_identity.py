@@ -131,7 +131,8 @@ def describe(identity: Dict[str, Any]) -> str:
         f', {s}' for s in settings)
 
 
-def check_same_model(files: List[Tuple[str, str, Dict[str, Any]]]) -> None:
+def check_same_model(
+        files: List[Tuple[str, str, Dict[str, Any], Optional[int]]]) -> None:
     """Refuse a table whose files of one benchmark differ in a compared
     field (:data:`COMPARED_FIELDS`) where both files record it.
 

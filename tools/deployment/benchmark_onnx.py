@@ -132,7 +132,7 @@ def main(args: Optional[Sequence[str]] = None) -> List[Dict[str, float]]:
                 f'fit {opts.config}: {problem}. Its figures would be those '
                 'of another model: give another --onnx-dir, or --force to '
                 'export this model there.')
-    if exporting:
+    else:
         os.makedirs(opts.onnx_dir, exist_ok=True)
         start = time.perf_counter()
         export_onnx(model, opts.onnx_dir, tuple(opts.size), force=opts.force)
